@@ -1,0 +1,54 @@
+"""Drawing for the annotated replay video: zones, lines, tracked boxes with ids, active events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import cv2
+import numpy as np
+
+from pipeline.config import CameraConfig
+from pipeline.tracks import Track
+
+ZONE = (255, 200, 0)
+LINE = (0, 200, 255)
+TRACK = (80, 220, 80)
+CANDIDATE = (160, 160, 160)  # tracked but not yet allowed to trigger (filters, persistence)
+ALARM = (40, 40, 240)
+
+
+def _text(image: np.ndarray, text: str, org: tuple[int, int], color: tuple[int, int, int], scale: float) -> None:
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    x, y = org
+    cv2.rectangle(image, (x, y - h - base), (x + w + 4, y + 2), color, -1)
+    cv2.putText(image, text, (x + 2, y - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+
+
+def annotate(
+    image: np.ndarray,
+    cfg: CameraConfig,
+    tracks: Sequence[Track],
+    eligible: set[int],
+    alarmed: set[int],
+    active_rules: Iterable[str],
+) -> np.ndarray:
+    """A copy of `image` with the camera's geometry, its tracks and the rules currently firing."""
+    out = image.copy()
+    scale = max(0.4, image.shape[0] / 1200)
+    for name, zone in cfg.zones.items():
+        pts = np.round(np.asarray(zone.polygon)).astype(np.int32)
+        cv2.polylines(out, [pts], True, ZONE, 2, cv2.LINE_AA)
+        _text(out, name, tuple(pts[0]), ZONE, scale)
+    for name, line in cfg.lines.items():
+        (x1, y1), (x2, y2) = (tuple(round(v) for v in p) for p in line.points)
+        cv2.line(out, (x1, y1), (x2, y2), LINE, 2, cv2.LINE_AA)
+        _text(out, f"{name} A", (x1, y1), LINE, scale)
+        _text(out, "B", (x2, y2), LINE, scale)
+    for track in tracks:
+        color = ALARM if track.track_id in alarmed else TRACK if track.track_id in eligible else CANDIDATE
+        x1, y1, x2, y2 = (round(v) for v in track.box)
+        cv2.rectangle(out, (x1, y1), (x2, y2), color, 2)
+        _text(out, f"#{track.track_id} {track.label} {track.score:.2f}", (x1, max(y1, 14)), color, scale)
+    for i, rule in enumerate(sorted(set(active_rules))):
+        _text(out, f"ALARM {rule}", (8, 24 + i * round(28 * scale / 0.5)), ALARM, scale * 1.4)
+    return out

@@ -1,0 +1,163 @@
+"""Offline replay: a recorded video and a site config in, finished events and a summary out.
+
+`events.jsonl` (one finished event per line) and `summary.json` are a contract that other tools
+(evaluation, benchmarks, tests) rely on.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from pipeline.annotate import annotate
+from pipeline.config import CameraConfig, SiteConfig, load_config
+from pipeline.detect import Detector, load_detector
+from pipeline.engine import CameraPipeline, StageClock
+from pipeline.events import Event, EventBus, EventChange
+from pipeline.record import H264Writer
+from pipeline.sources import open_source
+
+
+def resolve(path: str, config_path: Path) -> str:
+    """Relative paths in a config are tried from the working directory, then from the config's project."""
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return str(p)
+    for base in (config_path.resolve().parent, config_path.resolve().parent.parent):
+        if (base / p).exists():
+            return str(base / p)
+    return str(p)
+
+
+def camera_detector(site: SiteConfig, cam: CameraConfig, config_path: Path) -> Detector:
+    objects = cam.objects
+    model = site.model.model_copy(update={"path": resolve(site.model.path, config_path)})
+    thresholds = {label: min(cam.detect.min_score, objects.filter_for(label).min_score) for label in objects.track}
+    return load_detector(model, objects.track, thresholds, cam.detect.min_score)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@dataclass
+class ReplayResult:
+    events: list[Event]
+    summary: dict[str, Any]
+
+
+class _Collector:
+    """Keeps finished events in order and the open ones for drawing."""
+
+    def __init__(self) -> None:
+        self.finished: list[Event] = []
+        self.open: dict[str, Event] = {}
+
+    def __call__(self, change: EventChange) -> None:
+        if change.kind == "end":
+            self.open.pop(change.event.id, None)
+            self.finished.append(change.event)
+        else:
+            self.open[change.event.id] = change.event
+
+
+def replay(
+    video: str | None,
+    config_path: str | Path,
+    camera: str | None = None,
+    out_dir: str | Path = "out",
+    save_video: bool = False,
+    progress: bool | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> ReplayResult:
+    """Run one camera's pipeline over a whole video as fast as the machine allows."""
+    config_path = Path(config_path)
+    site = load_config(config_path)
+    name, cam = site.camera(camera)
+    if overrides:
+        cam = CameraConfig.model_validate(_deep_update(cam.model_dump(), overrides))
+    source = video if video is not None else resolve(str(cam.source), config_path)
+    out = Path(out_dir)
+    wall0 = time.perf_counter()
+    detector = camera_detector(site, cam, config_path)
+    clock = StageClock()
+    bus = EventBus()
+    collector = _Collector()
+    bus.subscribe(collector)
+    with open_source(source, fps=cam.detect.fps) as src:
+        out.mkdir(parents=True, exist_ok=True)
+        pipe = CameraPipeline(name, cam, detector, bus, (src.width, src.height), src.fps, clock)
+        writer = H264Writer(out / "annotated.mp4", src.width, src.height, cam.detect.fps or src.fps) if save_video else None
+        show = sys.stderr.isatty() if progress is None else progress
+        total = round(src.duration * cam.detect.fps) if cam.detect.fps and src.duration else src.frame_count
+        bar = tqdm(total=total or None, unit="frame", desc=name, disable=not show, leave=False)
+        last = None
+        try:
+            frames = iter(src)
+            while True:
+                with clock.stage("decode"):
+                    frame = next(frames, None)
+                if frame is None:
+                    break
+                result = pipe.process(frame)
+                last = frame
+                if writer is not None:
+                    with clock.stage("annotate"):
+                        alarmed = {e.track_id for e in collector.open.values() if e.track_id is not None}
+                        image = annotate(
+                            frame.image, cam, result.tracks, {t.track_id for t in result.eligible},
+                            alarmed, (e.rule for e in collector.open.values()),
+                        )
+                        writer.write(image, frame.pts)
+                bar.update()
+            if last is not None:
+                pipe.close(last.pts, last.index)
+            if writer is not None:
+                with clock.stage("annotate"):
+                    writer.close()
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        finally:
+            bar.close()
+        stats = src.stats
+    wall = time.perf_counter() - wall0
+    events = sorted(collector.finished, key=lambda e: (e.start, e.id))
+    media = (last.pts if last else 0.0) + 1.0 / src.fps
+    processed = clock.counts["processed"]
+    summary = {
+        "camera": name,
+        "video": str(source),
+        "frames_read": stats.frames_read,
+        "frames_processed": processed,
+        "frames_detected": clock.counts["detected"],
+        "media_seconds": round(media, 3),
+        "wall_seconds": round(wall, 3),
+        "fps": round(processed / wall, 2) if wall else None,
+        "realtime_factor": round(media / wall, 2) if wall else None,
+        "stage_seconds": {k: round(v, 3) for k, v in clock.seconds.items()},
+        "stage_ms_per_frame": {k: round(1000 * v / max(processed, 1), 2) for k, v in clock.seconds.items()},
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "events": len(events),
+        "events_by_rule": {r: sum(e.rule == r for e in events) for r in sorted({e.rule for e in events})},
+    }
+    with open(out / "events.jsonl", "w", encoding="utf-8") as f:
+        for event in events:
+            f.write(json.dumps(event.to_dict()) + "\n")
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return ReplayResult(events, summary)
+
+
+def _deep_update(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = _deep_update(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
