@@ -1,0 +1,36 @@
+"""Plane geometry the rules need, in source-frame pixels (x right, y down)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+Point = tuple[float, float]
+
+
+def polygon_array(polygon: Sequence[Point]) -> np.ndarray:
+    """A polygon as the float32 contour OpenCV expects, built once per zone rather than per test."""
+    return np.asarray(polygon, dtype=np.float32).reshape(-1, 1, 2)
+
+
+def in_polygon(point: Point, polygon: np.ndarray) -> bool:
+    """Inside or on the border: an object standing on a zone's edge is in the zone."""
+    return cv2.pointPolygonTest(polygon, (float(point[0]), float(point[1])), False) >= 0
+
+
+def side(a: Point, b: Point, p: Point) -> float:
+    """Cross product (b - a) x (p - a): positive on one side of the line a->b, negative on the other, 0 on it."""
+    return (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0])
+
+
+def segments_intersect(p1: Point, p2: Point, q1: Point, q2: Point) -> bool:
+    """Whether segments p1-p2 and q1-q2 share a point (touching counts)."""
+    d1, d2 = side(q1, q2, p1), side(q1, q2, p2)
+    d3, d4 = side(p1, p2, q1), side(p1, p2, q2)
+    if d1 == d2 == 0:  # collinear: they meet only if their extents overlap on both axes
+        return all(
+            max(min(p1[k], p2[k]), min(q1[k], q2[k])) <= min(max(p1[k], p2[k]), max(q1[k], q2[k])) for k in (0, 1)
+        )
+    return d1 * d2 <= 0 and d3 * d4 <= 0
