@@ -62,12 +62,14 @@ class ObjectsConfig(Strict):
 
 
 class TrackerConfig(Strict):
+    """ByteTrack settings; defaults chosen by MOTA/IDF1 on PETS09-S2L1 at 10 and 5 fps (README)."""
+
     type: Literal["bytetrack"] = "bytetrack"
     lost_seconds: float = Field(1.5, gt=0, description="how long an unseen track is kept before it is lost")
-    activation_score: float = Field(0.5, ge=0, le=1)
-    high_score: float = Field(0.5, ge=0, le=1)
+    activation_score: float = Field(0.7, ge=0, le=1, description="lowest score that starts a new track")
+    high_score: float = Field(0.6, ge=0, le=1, description="scores below this only extend existing tracks")
     match_iou: float = Field(0.1, ge=0, le=1)
-    min_frames: int = Field(1, ge=1)
+    min_frames: int = Field(2, ge=1, description="consecutive sightings before a track gets an id")
 
 
 class ZoneConfig(Strict):

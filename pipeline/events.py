@@ -67,3 +67,22 @@ class EventManager:
                 self.open[key] = f"{self.camera}-{self.started:06d}"
             event_id = self.open.pop(key) if hit.kind == "end" else self.open[key]
             self.bus.publish(EventChange(hit.kind, Event(id=event_id, camera=self.camera, **asdict(hit.alarm))))
+
+
+class EventCollector:
+    """A subscriber that keeps finished events, and the open ones for drawing."""
+
+    def __init__(self) -> None:
+        self.finished: list[Event] = []
+        self.open: dict[str, Event] = {}
+
+    def __call__(self, change: EventChange) -> None:
+        if change.kind == "end":
+            self.open.pop(change.event.id, None)
+            self.finished.append(change.event)
+        else:
+            self.open[change.event.id] = change.event
+
+    def sorted(self) -> list[Event]:
+        """Finished events in order of start."""
+        return sorted(self.finished, key=lambda e: (e.start, e.id))

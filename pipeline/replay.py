@@ -20,7 +20,7 @@ from pipeline.annotate import annotate
 from pipeline.config import CameraConfig, SiteConfig, load_config
 from pipeline.detect import Detector, load_detector
 from pipeline.engine import CameraPipeline, StageClock
-from pipeline.events import Event, EventBus, EventChange
+from pipeline.events import Event, EventBus, EventCollector
 from pipeline.record import H264Writer
 from pipeline.sources import open_source
 
@@ -53,21 +53,6 @@ class ReplayResult:
     summary: dict[str, Any]
 
 
-class _Collector:
-    """Keeps finished events in order and the open ones for drawing."""
-
-    def __init__(self) -> None:
-        self.finished: list[Event] = []
-        self.open: dict[str, Event] = {}
-
-    def __call__(self, change: EventChange) -> None:
-        if change.kind == "end":
-            self.open.pop(change.event.id, None)
-            self.finished.append(change.event)
-        else:
-            self.open[change.event.id] = change.event
-
-
 def replay(
     video: str | None,
     config_path: str | Path,
@@ -89,7 +74,7 @@ def replay(
     detector = camera_detector(site, cam, config_path)
     clock = StageClock()
     bus = EventBus()
-    collector = _Collector()
+    collector = EventCollector()
     bus.subscribe(collector)
     with open_source(source, fps=cam.detect.fps) as src:
         out.mkdir(parents=True, exist_ok=True)
@@ -130,7 +115,7 @@ def replay(
             bar.close()
         stats = src.stats
     wall = time.perf_counter() - wall0
-    events = sorted(collector.finished, key=lambda e: (e.start, e.id))
+    events = collector.sorted()
     media = (last.pts if last else 0.0) + 1.0 / src.fps
     processed = clock.counts["processed"]
     summary = {

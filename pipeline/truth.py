@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.config import CameraConfig
-from pipeline.events import Event, EventBus, EventChange, EventManager
+from pipeline.events import EventBus, EventCollector, EventManager
 from pipeline.rules import RuleEngine
 from pipeline.tracks import Track
 
@@ -51,18 +51,13 @@ def mot_tracks(
 
 def events_from_mot(path: str | Path, cfg: CameraConfig, camera: str, fps: float) -> list[dict[str, Any]]:
     """The finished events the camera's rules give on the ground truth, as `events.jsonl` records."""
-    finished: list[Event] = []
-
-    def keep(change: EventChange) -> None:
-        if change.kind == "end":
-            finished.append(change.event)
-
+    collector = EventCollector()
     bus = EventBus()
-    bus.subscribe(keep)
+    bus.subscribe(collector)
     engine = RuleEngine(camera, cfg)
     manager = EventManager(camera, bus)
     t, frame = 0.0, 0
     for t, frame, tracks in mot_tracks(path, fps, lost_seconds=cfg.tracker.lost_seconds):
         manager.apply(engine.update(t, frame, tracks))
     manager.apply(engine.close(t, frame))
-    return [e.to_dict() for e in sorted(finished, key=lambda e: (e.start, e.id))]
+    return [e.to_dict() for e in collector.sorted()]

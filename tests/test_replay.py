@@ -1,0 +1,162 @@
+"""End to end on real footage: `cctv replay` on PETS09-S2L1 against events derived from its MOT ground truth."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import pytest
+
+from pipeline.assets import asset_dir
+from pipeline.config import load_config
+from pipeline.scoring import load_jsonl, match_events
+from pipeline.truth import events_from_mot
+
+ROOT = Path(__file__).resolve().parents[1]
+PETS_CONFIG = ROOT / "configs" / "pets09.yaml"
+FOOTAGE = asset_dir() / "footage"
+CCTV = [sys.executable, "-m", "pipeline.cli"]
+
+
+def cctv(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CCTV, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """A failed command says one `error:` line, and no traceback."""
+    assert result.returncode == 2, result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def pets_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pets")
+    result = cctv("replay", FOOTAGE / "pets09-s2l1.avi", "--config", PETS_CONFIG, "--out", out, "--save-video")
+    assert result.returncode == 0, result.stderr
+    assert "events" in result.stdout
+    return out
+
+
+def test_pets_events_agree_with_ground_truth(pets_run: Path) -> None:
+    cfg = load_config(PETS_CONFIG).cameras["pets"]
+    truth = events_from_mot(FOOTAGE / "pets09-s2l1.gt.txt", cfg, "pets", fps=10.0)
+    events = load_jsonl(pets_run / "events.jsonl")
+    result = match_events(events, truth, tolerance=2.0)
+    print({rule: (s.tp, s.fp, s.fn, round(s.f1, 3)) for rule, s in result.per_rule.items()})
+    assert result.overall.f1 >= 0.85, result.overall
+    assert result.per_rule["west-intrusion"].f1 >= 0.9
+    assert result.per_rule["mid-cross"].f1 >= 0.75
+
+
+def test_pets_event_records(pets_run: Path) -> None:
+    events = load_jsonl(pets_run / "events.jsonl")
+    required = {"id", "camera", "rule", "type", "label", "track_id", "start", "end", "start_frame", "end_frame", "score", "box"}
+    assert events and all(required <= e.keys() for e in events)
+    assert len({e["id"] for e in events}) == len(events)
+    for e in events:
+        assert e["camera"] == "pets" and e["label"] == "person"
+        assert 0 <= e["start"] <= e["end"] <= 79.5 and e["start_frame"] <= e["end_frame"]
+        assert abs(e["start_frame"] / 10 - e["start"]) < 1e-6  # media time from PTS at 10 fps
+        x1, y1, x2, y2 = e["box"]
+        assert 0 <= x1 < x2 <= 768 and 0 <= y1 < y2 <= 576
+        if e["type"] == "line_crossing":
+            assert e["start"] == e["end"] and e["line"] == "mid" and e["direction"] in ("a_to_b", "b_to_a")
+        if e["type"] == "loitering":
+            assert e["zone"] == "road_west" and e["start"] - e["entered_at"] >= 8.0 - 1e-6
+        if e["type"] == "crowding":
+            assert e["count"] >= 3 and e["track_id"] is None
+
+
+def test_pets_summary(pets_run: Path) -> None:
+    s = json.loads((pets_run / "summary.json").read_text())
+    assert s["frames_read"] == 795 and s["frames_processed"] == 795
+    assert 0 < s["frames_detected"] <= 795
+    assert s["media_seconds"] == pytest.approx(79.5)
+    assert s["wall_seconds"] > 0 and s["peak_rss_mb"] > 0
+    assert {"decode", "motion", "detect", "track", "rules"} <= s["stage_seconds"].keys()
+
+
+def test_annotated_video_is_browser_playable_h264(pets_run: Path) -> None:
+    path = pets_run / "annotated.mp4"
+    head = path.read_bytes()[:4096]
+    assert head.find(b"moov") != -1 and (head.find(b"mdat") == -1 or head.find(b"moov") < head.find(b"mdat"))
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
+        assert (stream.width, stream.height) == (768, 576)
+        assert sum(1 for _ in container.decode(stream)) == 795
+        assert container.duration / 1e6 == pytest.approx(79.5, abs=0.2)
+    assert not list(pets_run.glob(".*.part"))
+
+
+def test_detect_command_finds_bus_and_people() -> None:
+    result = cctv("detect", asset_dir() / "images" / "bus.jpg")
+    assert result.returncode == 0, result.stderr
+    labels = [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
+    assert labels.count("bus") == 1 and labels.count("person") == 4
+
+
+@pytest.fixture()
+def kept_output(tmp_path: Path) -> Path:
+    """An output directory holding a previous run, which a failing run must not touch."""
+    (tmp_path / "events.jsonl").write_text('{"id": "old"}\n')
+    return tmp_path
+
+
+def _unchanged(out: Path) -> None:
+    assert (out / "events.jsonl").read_text() == '{"id": "old"}\n'
+    assert not (out / "summary.json").exists()
+
+
+def test_corrupt_video(tmp_path: Path, kept_output: Path) -> None:
+    bad = tmp_path / "broken.avi"
+    bad.write_bytes(b"RIFF" + bytes(range(256)) * 64)
+    line = one_error_line(cctv("replay", bad, "--config", PETS_CONFIG, "--out", kept_output))
+    assert "cannot open video" in line and "broken.avi" in line
+    _unchanged(kept_output)
+
+
+def test_missing_video(kept_output: Path) -> None:
+    line = one_error_line(cctv("replay", "nowhere.avi", "--config", PETS_CONFIG, "--out", kept_output))
+    assert "nowhere.avi" in line and "not found" in line
+    _unchanged(kept_output)
+
+
+def test_truncated_video_replays_what_is_there(tmp_path: Path) -> None:
+    video = tmp_path / "truncated.avi"
+    data = (FOOTAGE / "pets09-s2l1.avi").read_bytes()
+    video.write_bytes(data[: len(data) // 3])
+    result = cctv("replay", video, "--config", PETS_CONFIG, "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert 100 < summary["frames_processed"] < 795
+
+
+def test_unknown_camera_and_bad_config(tmp_path: Path, kept_output: Path) -> None:
+    video = FOOTAGE / "pets09-s2l1.avi"
+    line = one_error_line(cctv("replay", video, "--config", PETS_CONFIG, "--camera", "lobby", "--out", kept_output))
+    assert "unknown camera 'lobby'" in line and "pets" in line
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(PETS_CONFIG.read_text().replace("zone: road_west, min_seconds", "zone: road_wset, min_seconds"))
+    line = one_error_line(cctv("replay", video, "--config", bad, "--out", kept_output))
+    assert "cameras.pets" in line and "unknown zone 'road_wset'" in line
+    line = one_error_line(cctv("replay", video, "--config", tmp_path / "absent.yaml", "--out", kept_output))
+    assert "config file not found" in line
+    _unchanged(kept_output)
+
+
+def test_missing_model_files(tmp_path: Path, kept_output: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(ROOT / "models" / "yolo11n_int8_openvino_model", model)
+    (model / "yolo11n.bin").unlink()
+    config = tmp_path / "site.yaml"
+    config.write_text(PETS_CONFIG.read_text().replace("models/yolo11n_int8_openvino_model", str(model)))
+    line = one_error_line(cctv("replay", FOOTAGE / "pets09-s2l1.avi", "--config", config, "--out", kept_output))
+    assert str(model) in line
+    _unchanged(kept_output)
