@@ -21,6 +21,7 @@ from pipeline.config import CameraConfig, SiteConfig, load_config
 from pipeline.detect import Detector, load_detector
 from pipeline.engine import CameraPipeline, StageClock
 from pipeline.events import Event, EventBus, EventCollector
+from pipeline.mot import Prediction, write_mot
 from pipeline.record import H264Writer
 from pipeline.sources import open_source
 
@@ -84,6 +85,7 @@ def replay(
         total = round(src.duration * cam.detect.fps) if cam.detect.fps and src.duration else src.frame_count
         bar = tqdm(total=total or None, unit="frame", desc=name, disable=not show, leave=False)
         last = None
+        tracks: dict[int, list[Prediction]] = {}
         try:
             frames = iter(src)
             while True:
@@ -93,6 +95,7 @@ def replay(
                     break
                 result = pipe.process(frame)
                 last = frame
+                tracks[frame.index] = [(t.track_id, *t.box) for t in result.tracks if t.last_frame == frame.index]
                 if writer is not None:
                     with clock.stage("annotate"):
                         alarmed = {e.track_id for e in collector.open.values() if e.track_id is not None}
@@ -137,6 +140,7 @@ def replay(
     with open(out / "events.jsonl", "w", encoding="utf-8") as f:
         for event in events:
             f.write(json.dumps(event.to_dict()) + "\n")
+    write_mot(out / "tracks.txt", tracks)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return ReplayResult(events, summary)
 

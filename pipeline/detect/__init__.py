@@ -1,0 +1,75 @@
+"""Detector stage: a YOLO model behind one interface, whatever runtime executes it.
+
+`load_detector` picks the backend named in the config; each backend module imports its runtime
+only when chosen, so OpenVINO users never import onnxruntime or torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import cv2
+import supervision as sv
+
+from pipeline.config import ModelConfig
+from pipeline.detect.base import Detector, model_file
+from pipeline.errors import CctvError
+
+__all__ = ["Detector", "detect_image", "format_detections", "load_detector"]
+
+
+def load_detector(
+    model_cfg: ModelConfig,
+    classes: Sequence[str] | None,
+    thresholds: Mapping[str, float] | None = None,
+    default_threshold: float = 0.25,
+) -> Detector:
+    """The configured model, keeping only `classes` (None: all) at per-class minimum scores."""
+    path = Path(model_cfg.path)
+    if not path.exists():
+        raise CctvError(f"model not found: {path} (run `cctv assets` to fetch the models)")
+    common = dict(
+        device=model_cfg.device,
+        classes=classes,
+        thresholds=thresholds or {},
+        default_threshold=default_threshold,
+        iou=model_cfg.iou,
+    )
+    if model_cfg.backend == "openvino":
+        from pipeline.detect.openvino import OpenVinoDetector
+
+        return OpenVinoDetector(model_file(path, ".xml", "openvino"), **common)
+    if model_cfg.backend == "onnx":
+        from pipeline.detect.onnx import OnnxDetector
+
+        return OnnxDetector(model_file(path, ".onnx", "onnx"), **common)
+    from pipeline.detect.ultralytics import UltralyticsDetector
+
+    return UltralyticsDetector(path, **common)
+
+
+def detect_image(
+    path: str | Path,
+    model_cfg: ModelConfig,
+    classes: Sequence[str] | None = None,
+    min_score: float = 0.25,
+) -> sv.Detections:
+    """Detections of one image file (for `cctv detect`)."""
+    path = Path(path)
+    image = cv2.imread(str(path)) if path.is_file() else None
+    if image is None:
+        raise CctvError(f"{path}: {'cannot read the image' if path.is_file() else 'image not found'}")
+    return load_detector(model_cfg, classes, default_threshold=min_score).detect(image)
+
+
+def format_detections(detections: sv.Detections) -> str:
+    """One `label score x1 y1 x2 y2` line per detection, best first."""
+    if not len(detections):
+        return "no detections"
+    order = detections.confidence.argsort()[::-1]
+    return "\n".join(
+        f"{detections.data['class_name'][i]} {detections.confidence[i]:.2f} "
+        + " ".join(str(round(float(v))) for v in detections.xyxy[i])
+        for i in order
+    )

@@ -1,0 +1,226 @@
+"""The detector interface and the YOLO pre/post-processing that raw-output backends share.
+
+Every backend returns `supervision.Detections` in source-image pixels with
+`data["class_name"]`, and `metadata["mode"]` ("full" or "packed") for the stage's statistics.
+Backends that run the bare network (OpenVINO, ONNX Runtime) only implement `_infer`; the
+letterbox/packing, decoding, class filter, per-class thresholds and NMS live here once.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import supervision as sv
+import yaml
+
+from pipeline.detect.packing import Size, letterbox, pack_regions
+from pipeline.errors import CctvError
+from pipeline.tracks import Box
+
+MAX_DETECTIONS = 300  # per inference, as Ultralytics caps it
+DEFAULT_INPUT: Size = (640, 640)
+
+
+@dataclass(frozen=True)
+class ClassThresholds:
+    """Minimum score per class id; classes outside the filter get +inf so nothing passes."""
+
+    min_scores: np.ndarray  # float32, indexed by class id
+
+    @classmethod
+    def build(
+        cls,
+        names: Mapping[int, str],
+        classes: Sequence[str] | None,
+        thresholds: Mapping[str, float],
+        default: float,
+    ) -> ClassThresholds:
+        """Check every class name against the model's so a typo fails at startup, not silently."""
+        known = set(names.values())
+        for name in [*(classes or []), *thresholds]:
+            if name not in known:
+                raise CctvError(_unknown_class(name, names))
+        keep = known if classes is None else set(classes)
+        min_scores = np.full(max(names) + 1, np.inf, np.float32)
+        for class_id, name in names.items():
+            if name in keep:
+                min_scores[class_id] = thresholds.get(name, default)
+        return cls(min_scores)
+
+    @property
+    def class_ids(self) -> list[int]:
+        return np.flatnonzero(np.isfinite(self.min_scores)).tolist()
+
+    @property
+    def lowest(self) -> float:
+        return float(self.min_scores.min())
+
+    def keep(self, scores: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
+        return scores >= self.min_scores[class_ids]
+
+
+def _unknown_class(name: str, names: Mapping[int, str]) -> str:
+    """One line: the bad name, the closest valid one and a few valid names."""
+    valid = list(names.values())
+    close = difflib.get_close_matches(name, valid, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown class {name!r}{hint}: the model knows {', '.join(valid[:6])}, ... ({len(valid)} classes)"
+
+
+def nms(xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou: float) -> np.ndarray:
+    """Indices kept by class-aware NMS, best score first, at most MAX_DETECTIONS."""
+    if not len(scores):
+        return np.empty(0, np.intp)
+    xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1).astype(np.float64)
+    keep = cv2.dnn.NMSBoxesBatched(
+        xywh, scores.astype(np.float32), class_ids.astype(np.int32), 0.0, iou, top_k=MAX_DETECTIONS
+    )
+    return np.asarray(keep, np.intp).reshape(-1)
+
+
+def make_detections(
+    xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, names: Mapping[int, str]
+) -> sv.Detections:
+    """Detections with the dtypes and `class_name` data every stage expects, even when empty."""
+    return sv.Detections(
+        xyxy=np.asarray(xyxy, np.float32).reshape(-1, 4),
+        confidence=np.asarray(scores, np.float32),
+        class_id=np.asarray(class_ids, np.int64),
+        data={"class_name": np.array([names[int(c)] for c in class_ids], dtype=str)},
+    )
+
+
+def to_blob(canvas_bgr: np.ndarray) -> np.ndarray:
+    """1x3xHxW float32 RGB in 0..1, the layout Ultralytics exports expect."""
+    return cv2.dnn.blobFromImage(canvas_bgr, 1 / 255, swapRB=True)
+
+
+def decode(raw: np.ndarray, names: Mapping[int, str], thresholds: ClassThresholds, iou: float) -> sv.Detections:
+    """1x(4+C)xN raw YOLO output (cx, cy, w, h in input pixels, class scores) -> NMS'd detections.
+
+    Each anchor takes its best class over all classes before the filter, as Ultralytics does, so
+    a bus is not re-labelled a person because only people are kept.
+    """
+    pred = raw.reshape(raw.shape[-2:])
+    scores = pred[4:]
+    class_ids = scores.argmax(axis=0)
+    best = np.take_along_axis(scores, class_ids[None], axis=0)[0]
+    keep = thresholds.keep(best, class_ids)
+    cx, cy, w, h = pred[:4, keep]
+    xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    best, class_ids = best[keep], class_ids[keep]
+    kept = nms(xyxy, best, class_ids, iou)
+    return make_detections(xyxy[kept], best[kept], class_ids[kept], names)
+
+
+class Detector(ABC):
+    """Finds objects in a BGR frame, on the whole frame or only in given regions.
+
+    Exactly one inference per call: regions are packed into one canvas when that keeps at
+    least the full frame's resolution, otherwise the frame is letterboxed.
+    """
+
+    names: dict[int, str]
+    input_size: Size  # model input width, height
+
+    def __init__(
+        self,
+        names: Mapping[int, str],
+        input_size: Size,
+        classes: Sequence[str] | None,
+        thresholds: Mapping[str, float],
+        default_threshold: float,
+        iou: float,
+    ) -> None:
+        self.names = dict(names)
+        self.input_size = input_size
+        self.iou = iou
+        self.thresholds = ClassThresholds.build(self.names, classes, thresholds, default_threshold)
+
+    def detect(self, image_bgr: np.ndarray, regions: Sequence[Box] | None = None) -> sv.Detections:
+        """Detections in source pixels; `regions` (source boxes) limit where to look, None = everywhere."""
+        height, width = image_bgr.shape[:2]
+        frame = (width, height)
+        packed = pack_regions(regions, frame, self.input_size) if regions is not None and len(regions) else None
+        layout = packed or letterbox(frame, self.input_size)
+        detections = layout.to_source(self._detect_canvas(layout.render(image_bgr)))
+        if len(layout.tiles) > 1:  # an object seen in two overlapping tiles
+            detections = detections[nms(detections.xyxy, detections.confidence, detections.class_id, self.iou)]
+        detections.metadata["mode"] = layout.mode
+        return detections
+
+    @abstractmethod
+    def _detect_canvas(self, canvas_bgr: np.ndarray) -> sv.Detections:
+        """Filtered, NMS'd detections of one input-sized canvas, in canvas pixels."""
+
+
+class YoloDetector(Detector):
+    """A backend that runs the bare exported network and returns its raw 1x(4+C)xN output."""
+
+    def _detect_canvas(self, canvas_bgr: np.ndarray) -> sv.Detections:
+        return decode(self._infer(to_blob(canvas_bgr)), self.names, self.thresholds, self.iou)
+
+    @abstractmethod
+    def _infer(self, blob: np.ndarray) -> np.ndarray:
+        """Raw network output for a 1x3xHxW float32 blob."""
+
+
+def model_file(path: Path, suffix: str, backend: str) -> Path:
+    """The model file itself, given the file or the export directory that holds it."""
+    if path.is_dir():
+        found = sorted(path.glob(f"*{suffix}"))
+        if not found:
+            raise CctvError(f"{path}: no {suffix} file in this directory for the {backend} backend")
+        return found[0]
+    if path.suffix != suffix:
+        raise CctvError(f"{path}: the {backend} backend needs a {suffix} file or its directory")
+    return path
+
+
+def load_failure(path: Path, runtime: str, exc: Exception) -> CctvError:
+    """One line for a model file a runtime rejects (corrupt, wrong format, unknown device)."""
+    lines = str(exc).strip().splitlines()
+    return CctvError(f"{path}: {runtime} cannot load the model ({lines[0] if lines else type(exc).__name__})")
+
+
+def export_metadata(directory: Path) -> dict[str, Any]:
+    """Ultralytics' metadata.yaml written beside an export (names, imgsz), or {} without one."""
+    meta = directory / "metadata.yaml"
+    return yaml.safe_load(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
+
+
+def _literal(value: Any) -> Any:
+    """ONNX metadata stores Ultralytics' values as Python literals; metadata.yaml as YAML."""
+    return ast.literal_eval(value) if isinstance(value, str) else value
+
+
+def metadata_names(meta: Mapping[str, Any], where: Path) -> dict[int, str]:
+    """Class names from Ultralytics export metadata; pose or segment exports are refused."""
+    task = meta.get("task", "detect")
+    if task != "detect":
+        raise CctvError(f"{where}: this is a {task} model; the detector needs a detect model")
+    names = _literal(meta.get("names"))
+    if not names:
+        raise CctvError(f"{where}: no class names in the model's metadata (export it with Ultralytics)")
+    return {int(k): str(v) for k, v in names.items()}
+
+
+def check_outputs(channels: int | str | None, names: Mapping[int, str], where: Path) -> None:
+    """The raw output must hold 4 box values and one score per named class (skipped when dynamic)."""
+    if isinstance(channels, int) and channels != 4 + len(names):
+        raise CctvError(f"{where}: the model outputs {channels - 4} class scores but its metadata names {len(names)}")
+
+
+def metadata_size(meta: Mapping[str, Any]) -> Size:
+    """Input width, height from Ultralytics export metadata (its imgsz is height, width)."""
+    imgsz = _literal(meta.get("imgsz", DEFAULT_INPUT[::-1]))
+    height, width = (imgsz, imgsz) if isinstance(imgsz, int) else imgsz
+    return int(width), int(height)

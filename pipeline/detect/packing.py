@@ -1,0 +1,191 @@
+"""Where source pixels go on the model's fixed input canvas: letterbox or packed motion regions.
+
+A fixed 640x640 model costs the same whatever it is fed, so a frame whose motion covers a few
+small regions should not pay for a full frame at a low scale: the regions (with context around
+them) are packed side by side into one canvas at a common scale that is never below the full
+frame's letterbox scale. When they do not fit at that scale the frame is letterboxed instead, so
+packing is never worse than the full frame and there is always exactly one inference per frame.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+import supervision as sv
+
+from pipeline.tracks import Box
+
+PAD_VALUE = 114  # Ultralytics' letterbox grey: what the model saw around images in training
+Rect = tuple[int, int, int, int]  # x1, y1, x2, y2 in whole pixels
+Size = tuple[int, int]  # width, height
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One source rectangle and the canvas rectangle it is resized into."""
+
+    src: Rect
+    dst: Rect
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The tiles of one canvas; `mode` says whether it is the letterboxed frame or packed regions."""
+
+    frame: Size
+    size: Size
+    tiles: tuple[Tile, ...]
+    mode: Literal["full", "packed"]
+
+    def render(self, image: np.ndarray) -> np.ndarray:
+        """The canvas (BGR uint8, grey where no tile lies)."""
+        width, height = self.size
+        canvas = np.full((height, width, 3), PAD_VALUE, np.uint8)
+        for tile in self.tiles:
+            sx1, sy1, sx2, sy2 = tile.src
+            dx1, dy1, dx2, dy2 = tile.dst
+            crop = image[sy1:sy2, sx1:sx2]
+            if crop.shape[:2] != (dy2 - dy1, dx2 - dx1):
+                crop = cv2.resize(crop, (dx2 - dx1, dy2 - dy1), interpolation=cv2.INTER_LINEAR)
+            canvas[dy1:dy2, dx1:dx2] = crop
+        return canvas
+
+    def to_source(self, detections: sv.Detections) -> sv.Detections:
+        """Canvas detections in source pixels, clipped to the tile that owns them.
+
+        A tile owns the detections centred on it. A detection centred on the padding is an
+        artefact of the canvas and dropped, unless it lies beyond a tile side that is also the
+        frame's border: an object entering the picture, whose box the model extends outside.
+        """
+        if not len(detections):
+            return detections
+        src = np.array([t.src for t in self.tiles], np.float32)
+        dst = np.array([t.dst for t in self.tiles], np.float32)
+        low = np.where(src[:, :2] <= 0, -np.inf, dst[:, :2])
+        high = np.where(src[:, 2:] >= self.frame, np.inf, dst[:, 2:])
+        centre = (detections.xyxy[:, None, :2] + detections.xyxy[:, None, 2:]) / 2
+        on_tile = ((centre >= dst[:, :2]) & (centre < dst[:, 2:])).all(axis=2)
+        beyond_border = ((centre >= low) & (centre < high)).all(axis=2)
+        rank = 2 * on_tile + beyond_border
+        keep = rank.max(axis=1) > 0
+        detections = detections[keep]
+        tile = rank[keep].argmax(axis=1)
+        s, d = src[tile][:, None], dst[tile][:, None]  # (n, 1, 4): broadcast over both corners
+        gain = (s[..., 2:] - s[..., :2]) / (d[..., 2:] - d[..., :2])
+        corners = (detections.xyxy.reshape(-1, 2, 2) - d[..., :2]) * gain + s[..., :2]
+        corners = np.clip(corners, s[..., :2], s[..., 2:])
+        detections.xyxy = corners.reshape(-1, 4).astype(np.float32)
+        return detections
+
+
+def letterbox(frame: Size, size: Size) -> Layout:
+    """The whole frame, scaled to fit and centred as Ultralytics does."""
+    width, height = frame
+    scale = min(size[0] / width, size[1] / height)
+    new_w, new_h = round(width * scale), round(height * scale)
+    left, top = (size[0] - new_w) // 2, (size[1] - new_h) // 2
+    return Layout(frame, size, (Tile((0, 0, width, height), (left, top, left + new_w, top + new_h)),), "full")
+
+
+def pack_regions(
+    regions: Sequence[Box],
+    frame: Size,
+    size: Size,
+    margin: float = 0.2,
+    min_size: int = 64,
+    gap: int = 4,
+) -> Layout | None:
+    """Regions grown by `margin` (of their size, per side) to >= `min_size` px, merged and packed.
+
+    The common scale is the largest up to 1 at which every tile fits; None when that is below
+    the letterbox scale (or the regions cover the frame), meaning: letterbox the frame instead.
+    """
+    width, height = frame
+    rects = _merge([_expand(box, frame, margin, min_size) for box in regions])
+    full = min(size[0] / width, size[1] / height)
+    if not rects or rects == [(0, 0, width, height)] or full > 1:
+        return None
+    placed = _best_fit(rects, size, gap, low=full)
+    if placed is None:
+        return None
+    return Layout(frame, size, tuple(Tile(r, d) for r, d in zip(rects, placed)), "packed")
+
+
+def _expand(box: Box, frame: Size, margin: float, min_size: int) -> Rect:
+    """The box with context around it, shifted (not cut) to stay inside the frame."""
+    width, height = frame
+    x1, y1, x2, y2 = box
+    w = min(width, max((x2 - x1) * (1 + 2 * margin), min_size))
+    h = min(height, max((y2 - y1) * (1 + 2 * margin), min_size))
+    left = min(max((x1 + x2 - w) / 2, 0), width - w)
+    top = min(max((y1 + y2 - h) / 2, 0), height - h)
+    return (math.floor(left), math.floor(top), min(width, math.ceil(left + w)), min(height, math.ceil(top + h)))
+
+
+def _area(r: Rect) -> int:
+    return (r[2] - r[0]) * (r[3] - r[1])
+
+
+def _merge(rects: list[Rect]) -> list[Rect]:
+    """Join pairs whose bounding rectangle costs no more canvas than the two apart.
+
+    That merges overlapping and neighbouring regions (one tile, no object cut between them) but
+    keeps e.g. two regions touching at a corner apart; their shared objects are de-duplicated
+    by NMS after mapping back.
+    """
+    rects = list(rects)
+    while (pair := _mergeable(rects)) is not None:
+        i, j, union = pair
+        rects[i] = union
+        del rects[j]
+    return rects
+
+
+def _mergeable(rects: list[Rect]) -> tuple[int, int, Rect] | None:
+    for i, j in itertools.combinations(range(len(rects)), 2):
+        a, b = rects[i], rects[j]
+        union = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+        if _area(union) <= _area(a) + _area(b):
+            return i, j, union
+    return None
+
+
+def _shelf_pack(rects: list[Rect], scale: float, size: Size, gap: int) -> list[Rect] | None:
+    """Canvas rectangles for `rects` (same order) on shelves, tallest first; None if they overflow."""
+    order = sorted(range(len(rects)), key=lambda i: rects[i][3] - rects[i][1], reverse=True)
+    placed: dict[int, Rect] = {}
+    x = y = shelf = 0
+    for i in order:
+        r = rects[i]
+        w, h = max(1, round((r[2] - r[0]) * scale)), max(1, round((r[3] - r[1]) * scale))
+        if x + w > size[0]:
+            x, y, shelf = 0, y + shelf + gap, 0
+        if x + w > size[0] or y + h > size[1]:
+            return None
+        placed[i] = (x, y, x + w, y + h)
+        x += w + gap
+        shelf = max(shelf, h)
+    return [placed[i] for i in range(len(rects))]
+
+
+def _best_fit(rects: list[Rect], size: Size, gap: int, low: float, steps: int = 12) -> list[Rect] | None:
+    """Placement at the largest scale in [low, 1] that fits (bisection); None if not even `low` fits."""
+    best = _shelf_pack(rects, 1.0, size, gap)
+    if best is not None:
+        return best
+    best = _shelf_pack(rects, low, size, gap)
+    high = 1.0
+    for _ in range(steps if best is not None else 0):
+        mid = (low + high) / 2
+        placed = _shelf_pack(rects, mid, size, gap)
+        if placed is None:
+            high = mid
+        else:
+            low, best = mid, placed
+    return best

@@ -1,0 +1,408 @@
+"""The detector stage on real models and images: what it finds, where, and that packing loses nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import supervision as sv
+import yaml
+
+from pipeline.config import ModelConfig
+from pipeline.detect import Detector, detect_image, format_detections, load_detector
+from pipeline.detect.base import to_blob
+from pipeline.detect.packing import letterbox, pack_regions
+from pipeline.errors import CctvError
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+OPENVINO_DIR = SHARED / "models" / "yolo11n_int8_openvino_model"
+BUS = SHARED / "images" / "bus.jpg"
+ZIDANE = SHARED / "images" / "zidane.jpg"
+PETS = SHARED / "footage" / "pets09-s2l1.avi"
+OPENVINO = ModelConfig(path=str(OPENVINO_DIR))
+
+# Ultralytics' own predict() on bus.jpg with this model: label, score, x1, y1, x2, y2.
+BUS_TRUTH = [
+    ("bus", 0.94, (12, 229, 798, 735)),
+    ("person", 0.90, (48, 398, 242, 904)),
+    ("person", 0.83, (221, 404, 346, 860)),
+    ("person", 0.82, (670, 391, 810, 880)),
+    ("person", 0.44, (1, 559, 62, 873)),  # cut off by the left edge
+]
+
+
+@pytest.fixture(scope="module")
+def bus() -> np.ndarray:
+    return cv2.imread(str(BUS))
+
+
+@pytest.fixture(scope="module")
+def people_detector() -> Detector:
+    return load_detector(OPENVINO, ["person"], {}, 0.25)
+
+
+@pytest.fixture(scope="module")
+def all_detector() -> Detector:
+    return load_detector(OPENVINO, None, {}, 0.25)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return sv.box_iou_batch(np.asarray(a, np.float64), np.asarray(b, np.float64))
+
+
+def assert_same(found: sv.Detections, expected: sv.Detections, min_iou: float, score_tol: float) -> None:
+    """One-to-one: every expected detection has a same-class partner with the IoU and score."""
+    assert len(found) == len(expected)
+    ious = iou_matrix(expected.xyxy, found.xyxy)
+    ious[expected.class_id[:, None] != found.class_id[None, :]] = 0
+    partner = ious.argmax(axis=1)
+    assert len(set(partner.tolist())) == len(expected)
+    assert ious[np.arange(len(expected)), partner].min() > min_iou
+    assert np.abs(found.confidence[partner] - expected.confidence).max() < score_tol
+
+
+# --- OpenVINO on the sample image -------------------------------------------------------------
+
+
+def test_openvino_finds_the_bus_and_four_people(all_detector: Detector, bus: np.ndarray) -> None:
+    found = all_detector.detect(bus)
+    assert found.metadata["mode"] == "full"
+    assert sorted(found.data["class_name"].tolist()) == ["bus", "person", "person", "person", "person"]
+    assert found.xyxy.dtype == np.float32
+    for label, score, box in BUS_TRUTH:
+        same = found[found.data["class_name"] == label]
+        err = np.abs(same.xyxy - np.array(box)).max(axis=1)
+        i = int(err.argmin())
+        assert err[i] < 6, f"{label} {box}: nearest found {same.xyxy[i]}"
+        assert abs(same.confidence[i] - score) < 0.03
+
+
+def test_detect_image_prints_label_score_box() -> None:
+    lines = format_detections(detect_image(BUS, OPENVINO)).splitlines()
+    assert len(lines) == 5
+    label, score, *box = lines[0].split()
+    assert label == "bus" and float(score) == pytest.approx(0.94, abs=0.02)
+    assert [int(v) for v in box] == pytest.approx([12, 229, 798, 735], abs=3)
+    assert lines[-1].startswith("person 0.4")
+    assert format_detections(detect_image(BUS, OPENVINO, min_score=0.99)) == "no detections"
+
+
+def test_unreadable_or_missing_image(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"not a jpeg")
+    with pytest.raises(CctvError, match="junk.jpg: cannot read the image"):
+        detect_image(junk, OPENVINO)
+    with pytest.raises(CctvError, match="nope.jpg: image not found"):
+        detect_image(tmp_path / "nope.jpg", OPENVINO)
+
+
+# --- class filter and thresholds --------------------------------------------------------------
+
+
+def test_class_filter_keeps_only_named_classes(people_detector: Detector, bus: np.ndarray) -> None:
+    people = people_detector.detect(bus)
+    assert people.data["class_name"].tolist() == ["person"] * 4
+    buses = load_detector(OPENVINO, ["bus"], {}, 0.25).detect(bus)
+    assert buses.data["class_name"].tolist() == ["bus"]
+
+
+def test_per_class_thresholds(bus: np.ndarray) -> None:
+    found = load_detector(OPENVINO, ["person", "bus"], {"person": 0.5}, 0.95).detect(bus)
+    # The cut-off person (0.44) misses its 0.5; the bus (0.94) misses the 0.95 default.
+    assert found.data["class_name"].tolist() == ["person"] * 3
+    assert found.confidence.min() > 0.8
+
+
+def test_unknown_class_is_one_clear_line() -> None:
+    with pytest.raises(CctvError) as info:
+        load_detector(OPENVINO, ["persn"], {}, 0.25)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "unknown class 'persn'" in message and "did you mean 'person'" in message
+    assert "person, bicycle, car" in message and "(80 classes)" in message
+    with pytest.raises(CctvError, match="unknown class 'unicorn'"):
+        load_detector(OPENVINO, ["person"], {"unicorn": 0.3}, 0.25)
+
+
+def test_missing_model_names_the_path_and_the_fix(tmp_path: Path) -> None:
+    missing = tmp_path / "models" / "yolo11n_int8_openvino_model"
+    for backend in ("openvino", "onnx", "ultralytics"):
+        with pytest.raises(CctvError) as info:
+            load_detector(ModelConfig(path=str(missing), backend=backend), ["person"], {}, 0.25)
+        assert str(info.value) == f"model not found: {missing} (run `cctv assets` to fetch the models)"
+    with pytest.raises(CctvError, match="no .xml file in this directory"):
+        load_detector(ModelConfig(path=str(tmp_path)), ["person"], {}, 0.25)
+
+
+def test_wrong_kind_of_model_is_refused(tmp_path: Path) -> None:
+    pose = SHARED / "models" / "yolov8n-pose_int8_openvino_model"
+    with pytest.raises(CctvError, match="this is a pose model; the detector needs a detect model"):
+        load_detector(ModelConfig(path=str(pose)), ["person"], {}, 0.25)
+    for name in ("yolo11n.xml", "yolo11n.bin"):
+        (tmp_path / name).symlink_to(OPENVINO_DIR / name)
+    (tmp_path / "metadata.yaml").write_text("task: detect\nnames: {0: person, 1: car}\n")
+    with pytest.raises(CctvError, match="outputs 80 class scores but its metadata names 2"):
+        load_detector(ModelConfig(path=str(tmp_path)), ["person"], {}, 0.25)
+
+
+def test_openvino_never_imports_torch_or_ultralytics() -> None:
+    code = (
+        "import sys, cv2\n"
+        "from pipeline.config import ModelConfig\n"
+        "from pipeline.detect import load_detector\n"
+        f"d = load_detector(ModelConfig(path={str(OPENVINO_DIR)!r}), ['person'], {{}}, 0.25)\n"
+        f"assert len(d.detect(cv2.imread({str(BUS)!r}))) == 4\n"
+        "print(sorted(m for m in ('torch', 'ultralytics', 'onnxruntime') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# --- region packing ---------------------------------------------------------------------------
+
+
+def test_packed_people_match_full_frame(people_detector: Detector, bus: np.ndarray) -> None:
+    full = people_detector.detect(bus)
+    packed = people_detector.detect(bus, [tuple(box) for box in full.xyxy])
+    assert packed.metadata["mode"] == "packed"
+    assert_same(packed, full, min_iou=0.7, score_tol=0.35)
+
+
+def test_huge_regions_fall_back_to_the_full_frame(people_detector: Detector, bus: np.ndarray) -> None:
+    regions = [(0.0, 0.0, 600.0, 900.0), (300.0, 200.0, 810.0, 1080.0)]
+    found = people_detector.detect(bus, regions)
+    assert found.metadata["mode"] == "full"
+    full = people_detector.detect(bus)
+    np.testing.assert_array_equal(found.xyxy, full.xyxy)
+
+
+def _pets_frame_and_people(index: int) -> tuple[np.ndarray, np.ndarray]:
+    """A PETS 2009 frame and its ground-truth people (MOT frame f is video frame f-1)."""
+    cap = cv2.VideoCapture(str(PETS))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    gt = np.loadtxt(SHARED / "footage" / "pets09-s2l1.gt.txt", delimiter=",")
+    rows = gt[(gt[:, 0] == index + 1) & (gt[:, 6] == 1)]
+    return frame, np.column_stack([rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]])
+
+
+def test_packing_sees_small_people_at_least_as_well_as_full_frame(people_detector: Detector) -> None:
+    frame, people = _pets_frame_and_people(100)
+    full = people_detector.detect(frame)
+    packed = people_detector.detect(frame, [tuple(box) for box in people])
+    assert packed.metadata["mode"] == "packed"
+
+    def hits(found: sv.Detections) -> int:
+        return int((iou_matrix(people, found.xyxy).max(axis=1, initial=0) > 0.5).sum())
+
+    assert hits(packed) >= hits(full) >= len(people) - 1
+
+
+def test_packing_layout_keeps_scale_and_tiles_apart() -> None:
+    frame, size = (1920, 1080), (640, 640)
+    regions = [(100, 100, 160, 260), (130, 150, 200, 300), (1500, 800, 1540, 830), (900, 50, 1000, 400)]
+    layout = pack_regions(regions, frame, size)
+    assert layout is not None and layout.mode == "packed"
+    assert len(layout.tiles) == 3  # the first two overlap and are merged
+    for tile in layout.tiles:
+        sw, sh = tile.src[2] - tile.src[0], tile.src[3] - tile.src[1]
+        assert (tile.dst[2] - tile.dst[0], tile.dst[3] - tile.dst[1]) == (sw, sh)  # scale 1
+        assert sw >= 64 and sh >= 64 and 0 <= tile.src[0] and tile.src[2] <= frame[0]
+        assert 0 <= tile.dst[0] and tile.dst[2] <= size[0] and tile.dst[3] <= size[1]
+    for a in layout.tiles:
+        for b in layout.tiles:
+            if a is not b:
+                assert a.dst[2] <= b.dst[0] or b.dst[2] <= a.dst[0] or a.dst[3] <= b.dst[1] or b.dst[3] <= a.dst[1]
+    # The tiny region is grown around its centre, with context on every side.
+    small = next(t for t in layout.tiles if t.src[0] > 1400)
+    assert small.src[0] < 1500 and small.src[2] > 1540 and small.src[1] < 800 and small.src[3] > 830
+
+
+def test_packing_scales_down_but_never_below_letterbox() -> None:
+    frame, size = (1920, 1080), (640, 640)
+    letterbox_scale = 640 / 1920
+    regions = [(0, 0, 400, 400), (700, 0, 1100, 400), (1400, 500, 1800, 900)]
+    layout = pack_regions(regions, frame, size)
+    assert layout is not None
+    scales = [(t.dst[2] - t.dst[0]) / (t.src[2] - t.src[0]) for t in layout.tiles]
+    assert letterbox_scale < min(scales) and max(scales) < 1
+    assert max(scales) - min(scales) < 0.01  # one common scale
+    assert pack_regions([(0, 0, 1900, 1000)], frame, size) is None  # the frame itself
+    assert pack_regions([(10, 10, 50, 50)], (320, 240), size) is None  # letterbox upsamples
+
+
+def test_canvas_boxes_map_back_to_source() -> None:
+    layout = pack_regions([(500, 300, 700, 600), (1200, 100, 1300, 200)], (1920, 1080), (640, 640))
+    assert layout is not None
+    tile = layout.tiles[0]
+    gain = (tile.dst[2] - tile.dst[0]) / (tile.src[2] - tile.src[0])
+    source = np.array([[560.0, 350.0, 640.0, 550.0]])
+    canvas = (source.reshape(2, 2) - tile.src[:2]) * gain + tile.dst[:2]
+    on_padding = [639.0, 639.0, 640.0, 640.0]
+    found = sv.Detections(
+        xyxy=np.array([canvas.reshape(4), on_padding], np.float32),
+        confidence=np.array([0.9, 0.9], np.float32),
+        class_id=np.array([0, 0]),
+        data={"class_name": np.array(["person", "person"])},
+    )
+    back = layout.to_source(found)
+    assert len(back) == 1 and back.data["class_name"].tolist() == ["person"]
+    np.testing.assert_allclose(back.xyxy, source, atol=0.5)
+    full = letterbox((810, 1080), (640, 640))
+    assert full.tiles[0].dst == (80, 0, 560, 640)
+
+
+def test_objects_entering_at_the_frame_border_are_kept() -> None:
+    """A box the model extends beyond the picture is centred on the padding, but is real."""
+
+    def one(xyxy: list[float]) -> sv.Detections:
+        return sv.Detections(
+            xyxy=np.array([xyxy], np.float32),
+            confidence=np.array([0.9], np.float32),
+            class_id=np.array([0]),
+            data={"class_name": np.array(["person"])},
+        )
+
+    full = letterbox((810, 1080), (640, 640))  # pads x < 80 and x >= 560
+    back = full.to_source(one([20.0, 100.0, 120.0, 300.0]))  # centre x 70: left of the picture
+    np.testing.assert_allclose(back.xyxy[0, [0, 2]], [0, (120 - 80) * 810 / 480], atol=0.5)
+    packed = pack_regions([(0, 500, 60, 700), (1000, 500, 1100, 700)], (1920, 1080), (640, 640))
+    assert packed is not None and packed.mode == "packed"
+    edge, inner = sorted(packed.tiles, key=lambda t: t.src[0])
+    assert edge.src[0] == 0 and edge.dst[0] == 0 and inner.dst[0] > edge.dst[2]
+    beyond = packed.to_source(one([-30.0, 10.0, 10.0, 50.0]))  # centre left of the frame: kept
+    assert len(beyond) == 1 and beyond.xyxy[0, 0] == 0
+    gap = (edge.dst[2] + inner.dst[0]) / 2  # the grey gap between the tiles, inside the frame
+    assert len(packed.to_source(one([gap - 20, 10.0, gap + 20, 50.0]))) == 0
+
+
+# --- Ultralytics and ONNX backends (the `ultralytics` extra; CI installs it) ------------------
+
+
+@pytest.fixture(scope="module")
+def offline_ultralytics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[object]]:
+    """Ultralytics configured offline in a throw-away settings dir; any network attempt is recorded."""
+    attempts: list[object] = []
+    real_connect = socket.socket.connect
+
+    def connect(sock: socket.socket, address: object) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            attempts.append(address)
+            raise OSError("network blocked by test")
+        real_connect(sock, address)
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> list[object]:
+        attempts.append(host)
+        raise socket.gaierror("network blocked by test")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("YOLO_CONFIG_DIR", str(tmp_path_factory.mktemp("ultralytics_settings")))
+        mp.setenv("YOLO_OFFLINE", "1")
+        mp.setenv("YOLO_AUTOINSTALL", "False")
+        mp.setattr(socket.socket, "connect", connect)
+        mp.setattr(socket, "getaddrinfo", getaddrinfo)
+        yield attempts
+    assert attempts == [], f"Ultralytics tried the network: {attempts}"
+
+
+@pytest.fixture(scope="module")
+def random_onnx(offline_ultralytics: list[object], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    """YOLO11n from its yaml (random weights, nothing downloaded), exported to ONNX once.
+
+    Fresh weights give an input-independent output (every score is the prior bias), which
+    would let a wrong pre-processing pass; so batch-norm statistics are set from two real
+    images and the class bias zeroed: the output then depends strongly on the pixels.
+    """
+    import torch
+    from ultralytics import YOLO
+
+    torch.manual_seed(0)
+    yolo = YOLO("yolo11n.yaml")
+    net = yolo.model
+    net.names = yaml.safe_load((OPENVINO_DIR / "metadata.yaml").read_text())["names"]
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None
+            module.reset_running_stats()
+    for branch in net.model[-1].cv3:
+        torch.nn.init.zeros_(branch[-1].bias)
+    images = [cv2.imread(str(p)) for p in (BUS, ZIDANE)]
+    batch = np.concatenate([to_blob(letterbox(im.shape[1::-1], (640, 640)).render(im)) for im in images])
+    net.train()
+    with torch.no_grad():
+        net(torch.from_numpy(batch))
+    net.eval()
+    out = tmp_path_factory.mktemp("onnx")
+    with contextlib.chdir(out):
+        exported = Path(yolo.export(format="onnx", imgsz=640, simplify=False, dynamic=False)).resolve()
+    assert exported.parent == out
+    return exported, net
+
+
+@pytest.mark.ultralytics
+def test_ultralytics_backend_matches_openvino(
+    offline_ultralytics: list[object], all_detector: Detector, bus: np.ndarray
+) -> None:
+    ours = all_detector.detect(bus)
+    ultra = load_detector(ModelConfig(path=str(OPENVINO_DIR), backend="ultralytics"), None, {}, 0.25)
+    assert ultra.names == all_detector.names and ultra.input_size == (640, 640)
+    theirs = ultra.detect(bus)
+    assert_same(theirs, ours, min_iou=0.9, score_tol=0.05)
+    # ...and our letterbox + decode + NMS agree with Ultralytics' own end to end.
+    result = ultra.model.predict(str(BUS), conf=0.25, iou=0.5, verbose=False)[0]
+    assert_same(ours, sv.Detections.from_ultralytics(result), min_iou=0.9, score_tol=0.05)
+
+
+@pytest.mark.ultralytics
+def test_ultralytics_backend_filters_and_packs(offline_ultralytics: list[object], bus: np.ndarray) -> None:
+    ultra = load_detector(ModelConfig(path=str(OPENVINO_DIR), backend="ultralytics"), ["person"], {"person": 0.3}, 0.9)
+    full = ultra.detect(bus)
+    assert full.data["class_name"].tolist() == ["person"] * 4  # no bus, even at the 0.9 default
+    packed = ultra.detect(bus, [tuple(box) for box in full.xyxy])
+    assert packed.metadata["mode"] == "packed"
+    assert_same(packed, full, min_iou=0.7, score_tol=0.35)
+
+
+@pytest.mark.ultralytics
+def test_onnx_raw_output_is_the_network_output(random_onnx: tuple[Path, object], bus: np.ndarray) -> None:
+    import torch
+    from ultralytics.nn.autobackend import AutoBackend
+
+    path, net = random_onnx
+    onnx = load_detector(ModelConfig(path=str(path), backend="onnx"), None, {}, 0.25)
+    assert onnx.names == net.names and onnx.input_size == (640, 640)
+    blob = to_blob(letterbox((810, 1080), onnx.input_size).render(bus))
+    ours = onnx._infer(blob)
+    with torch.no_grad():
+        pytorch = net(torch.from_numpy(blob))[0].numpy()
+        backend = AutoBackend(str(path), device=torch.device("cpu"), verbose=False)(torch.from_numpy(blob))
+    backend = (backend[0] if isinstance(backend, (list, tuple)) else backend).numpy()
+    assert ours.shape == (1, 84, 8400)
+    np.testing.assert_array_equal(ours, backend)
+    np.testing.assert_allclose(ours[:, :4], pytorch[:, :4], atol=0.05)  # pixels
+    np.testing.assert_allclose(ours[:, 4:], pytorch[:, 4:], atol=1e-3)  # scores
+    zidane = cv2.imread(str(ZIDANE))
+    other = onnx._infer(to_blob(letterbox((1280, 720), onnx.input_size).render(zidane)))
+    assert np.abs(ours[:, 4:] - other[:, 4:]).mean() > 0.05  # the scores really depend on the image
+
+
+@pytest.mark.ultralytics
+def test_onnx_detect_end_to_end_matches_ultralytics(random_onnx: tuple[Path, object], bus: np.ndarray) -> None:
+    path, _ = random_onnx
+    cfg = {"classes": ["person", "car"], "thresholds": {"car": 0.75}, "default_threshold": 0.6}
+    ours = load_detector(ModelConfig(path=str(path), backend="onnx"), **cfg).detect(bus)
+    theirs = load_detector(ModelConfig(path=str(path), backend="ultralytics"), **cfg).detect(bus)
+    assert 10 <= len(ours) <= 300  # random weights: a few dozen boxes survive NMS at these thresholds
+    assert set(ours.data["class_name"].tolist()) == {"person", "car"}
+    assert ours.confidence[ours.data["class_name"] == "car"].min() >= 0.75
+    assert (ours.xyxy[:, :2] >= 0).all() and (ours.xyxy[:, 2] <= 810).all() and (ours.xyxy[:, 3] <= 1080).all()
+    assert_same(ours, theirs, min_iou=0.99, score_tol=1e-4)
