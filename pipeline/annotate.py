@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-
 import cv2
 import numpy as np
 
 from pipeline.config import CameraConfig
-from pipeline.tracks import Track
+from pipeline.engine import FrameResult
 
 ZONE = (255, 200, 0)
 LINE = (0, 200, 255)
@@ -24,17 +22,10 @@ def _text(image: np.ndarray, text: str, org: tuple[int, int], color: tuple[int, 
     cv2.putText(image, text, (x + 2, y - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
 
 
-def annotate(
-    image: np.ndarray,
-    cfg: CameraConfig,
-    tracks: Sequence[Track],
-    eligible: set[int],
-    alarmed: set[int],
-    active_rules: Iterable[str],
-) -> np.ndarray:
-    """A copy of `image` with the camera's geometry, its tracks and the rules currently firing."""
-    out = image.copy()
-    scale = max(0.4, image.shape[0] / 1200)
+def annotate(result: FrameResult, cfg: CameraConfig) -> np.ndarray:
+    """A copy of the frame with the camera's geometry, its tracks and the rules firing after it."""
+    out = result.frame.image.copy()
+    scale = max(0.4, out.shape[0] / 1200)
     for name, zone in cfg.zones.items():
         pts = np.round(np.asarray(zone.polygon)).astype(np.int32)
         cv2.polylines(out, [pts], True, ZONE, 2, cv2.LINE_AA)
@@ -44,11 +35,13 @@ def annotate(
         cv2.line(out, (x1, y1), (x2, y2), LINE, 2, cv2.LINE_AA)
         _text(out, f"{name} A", (x1, y1), LINE, scale)
         _text(out, "B", (x2, y2), LINE, scale)
-    for track in tracks:
+    eligible = {t.track_id for t in result.eligible}
+    alarmed = {track_id for _, track_id in result.alarms}
+    for track in result.tracks:
         color = ALARM if track.track_id in alarmed else TRACK if track.track_id in eligible else CANDIDATE
         x1, y1, x2, y2 = (round(v) for v in track.box)
         cv2.rectangle(out, (x1, y1), (x2, y2), color, 2)
         _text(out, f"#{track.track_id} {track.label} {track.score:.2f}", (x1, max(y1, 14)), color, scale)
-    for i, rule in enumerate(sorted(set(active_rules))):
+    for i, rule in enumerate(sorted({rule for rule, _ in result.alarms})):
         _text(out, f"ALARM {rule}", (8, 24 + i * round(28 * scale / 0.5)), ALARM, scale * 1.4)
     return out

@@ -75,3 +75,33 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             f"{row['naive_events_lost_by_gate']}, events only with the gate: {row['events_only_gated']}"
         )
     return "\n".join(lines)
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    """Times real time per clip, gated against naive, with per-stage ms stacked beside it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    clips = [row["clip"] for row in rows]
+    fig, (speed, stages) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for k, mode in enumerate(("gated", "naive")):
+        xs = [i + (k - 0.5) * 0.38 for i in range(len(rows))]
+        speed.bar(xs, [row[mode]["realtime_factor"] for row in rows], 0.38, label=mode)
+    speed.axhline(1.0, color="grey", lw=0.8, ls="--")
+    speed.set_xticks(range(len(rows)), clips)
+    speed.set_ylabel("× real time")
+    speed.set_title("Replay speed")
+    speed.legend()
+    bottom = [0.0] * len(rows)
+    for stage in ("decode", "motion", "detect", "track", "rules"):
+        ms = [row["gated"]["stage_ms_per_frame"].get(stage, 0.0) for row in rows]
+        stages.bar(clips, ms, bottom=bottom, label=stage)
+        bottom = [b + m for b, m in zip(bottom, ms)]
+    stages.set_ylabel("ms per processed frame (gated)")
+    stages.set_title("Where the time goes")
+    stages.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

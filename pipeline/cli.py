@@ -60,6 +60,23 @@ def detect(
     typer.echo(format_detections(detect_image(image, model, min_score=min_score)))
 
 
+@app.command()
+def bench(
+    clips: Annotated[Optional[list[str]], typer.Argument(help="clips to run (default: all)")] = None,
+    out: Annotated[Path, typer.Option(help="output directory")] = Path("out/bench"),
+) -> None:
+    """Speed, memory and events of the default pipeline against a naive full-frame baseline."""
+    from pipeline.bench import CLIPS, format_table, plot, run_bench
+
+    unknown = sorted(set(clips or []) - CLIPS.keys())
+    if unknown:
+        raise CctvError(f"unknown clip {unknown[0]!r}: choose from {sorted(CLIPS)}")
+    rows = run_bench(clips or list(CLIPS), out)
+    plot(rows, out / "bench.png")
+    typer.echo(format_table(rows))
+    typer.echo(f"-> {out}/bench.json, {out}/bench.png")
+
+
 def main() -> None:
     """Entry point: any CctvError becomes `error: ...` on one line and exit status 2."""
     os.environ.setdefault("YOLO_OFFLINE", "1")

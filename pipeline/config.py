@@ -42,6 +42,9 @@ class DetectConfig(Strict):
     fps: float | None = Field(5.0, gt=0, description="frames per media second to run detection on; null = every frame")
     min_score: float = Field(0.1, ge=0, le=1, description="lowest score handed to the tracker")
     pack_regions: bool = True
+    pack_frames: int = Field(
+        4, ge=1, description="consecutive frames whose motion regions may share one inference (adds latency)"
+    )
 
 
 class ObjectFilter(Strict):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -46,6 +46,7 @@ class FrameResult:
     detections: sv.Detections | None  # None when the motion gate skipped the detector
     tracks: list[Track]  # alive tracks
     eligible: list[Track]  # tracks that may trigger rules
+    alarms: frozenset[tuple[str, int | None]]  # (rule, track id) of the events open after this frame
 
 
 class CameraPipeline:
@@ -79,28 +80,35 @@ class CameraPipeline:
         recheck = alive and frame.pts - self.last_detect_t >= self.cfg.motion.recheck_seconds
         if not regions and not recheck:
             return []
+        self.last_detect_t = frame.pts
         # Objects that stopped moving are looked at whenever the detector runs anyway.
         regions += [t.box for t in alive]
         return regions if self.cfg.detect.pack_regions else None
 
-    def process(self, frame: Frame) -> FrameResult:
-        regions = self._regions(frame)
-        detections = None
-        if regions is None or regions:
+    def process(self, frames: Sequence[Frame]) -> list[FrameResult]:
+        """Consecutive frames: their detections in as few inferences as fit, then tracks and rules in order."""
+        plans = [self._regions(frame) for frame in frames]
+        todo = [i for i, regions in enumerate(plans) if regions is None or regions]
+        found: dict[int, sv.Detections] = {}
+        if todo:
             with self.clock.stage("detect"):
-                detections = self.detector.detect(frame.image, regions)
-            self.clock.counts["detected"] += 1
-            self.last_detect_t = frame.pts
-        with self.clock.stage("track"):
-            if detections is not None:
-                tracks = self.tracker.update(detections, frame.pts, frame.index)
-            else:
-                tracks = self.tracker.carry(frame.pts)
-            eligible = self.tracker.eligible(tracks)
-        with self.clock.stage("rules"):
-            self.events.apply(self.rules.update(frame.pts, frame.index, eligible))
-        self.clock.counts["processed"] += 1
-        return FrameResult(frame, detections, tracks, eligible)
+                batch = self.detector.detect_many([(frames[i].image, plans[i]) for i in todo])
+            found = dict(zip(todo, batch))
+            self.clock.counts["detected"] += len(todo)
+        results = []
+        for i, frame in enumerate(frames):
+            detections = found.get(i)
+            with self.clock.stage("track"):
+                if detections is not None:
+                    tracks = self.tracker.update(detections, frame.pts, frame.index)
+                else:
+                    tracks = self.tracker.carry(frame.pts)
+                eligible = self.tracker.eligible(tracks)
+            with self.clock.stage("rules"):
+                self.events.apply(self.rules.update(frame.pts, frame.index, eligible))
+            results.append(FrameResult(frame, detections, tracks, eligible, frozenset(self.events.open)))
+        self.clock.counts["processed"] += len(frames)
+        return results
 
     def close(self, t: float, frame_index: int) -> None:
         """End every open event (end of a replay, or shutdown)."""

@@ -70,18 +70,14 @@ class EventManager:
 
 
 class EventCollector:
-    """A subscriber that keeps finished events, and the open ones for drawing."""
+    """A subscriber that keeps the finished events."""
 
     def __init__(self) -> None:
         self.finished: list[Event] = []
-        self.open: dict[str, Event] = {}
 
     def __call__(self, change: EventChange) -> None:
         if change.kind == "end":
-            self.open.pop(change.event.id, None)
             self.finished.append(change.event)
-        else:
-            self.open[change.event.id] = change.event
 
     def sorted(self) -> list[Event]:
         """Finished events in order of start."""

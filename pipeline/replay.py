@@ -21,6 +21,7 @@ from pipeline.config import CameraConfig, SiteConfig, load_config
 from pipeline.detect import Detector, load_detector
 from pipeline.engine import CameraPipeline, StageClock
 from pipeline.events import Event, EventBus, EventCollector
+from pipeline.frames import Frame
 from pipeline.mot import Prediction, write_mot
 from pipeline.record import H264Writer
 from pipeline.sources import open_source
@@ -86,25 +87,28 @@ def replay(
         bar = tqdm(total=total or None, unit="frame", desc=name, disable=not show, leave=False)
         last = None
         tracks: dict[int, list[Prediction]] = {}
+        batch: list[Frame] = []
         try:
             frames = iter(src)
             while True:
                 with clock.stage("decode"):
                     frame = next(frames, None)
+                if frame is not None:
+                    batch.append(frame)
+                    if len(batch) < cam.detect.pack_frames:
+                        continue
+                for result in pipe.process(batch):
+                    tracks[result.frame.index] = [
+                        (t.track_id, *t.box) for t in result.tracks if t.last_frame == result.frame.index
+                    ]
+                    if writer is not None:
+                        with clock.stage("annotate"):
+                            writer.write(annotate(result, cam), result.frame.pts)
+                    bar.update()
+                last = batch[-1] if batch else last
+                batch = []
                 if frame is None:
                     break
-                result = pipe.process(frame)
-                last = frame
-                tracks[frame.index] = [(t.track_id, *t.box) for t in result.tracks if t.last_frame == frame.index]
-                if writer is not None:
-                    with clock.stage("annotate"):
-                        alarmed = {e.track_id for e in collector.open.values() if e.track_id is not None}
-                        image = annotate(
-                            frame.image, cam, result.tracks, {t.track_id for t in result.eligible},
-                            alarmed, (e.rule for e in collector.open.values()),
-                        )
-                        writer.write(image, frame.pts)
-                bar.update()
             if last is not None:
                 pipe.close(last.pts, last.index)
             if writer is not None:
@@ -127,6 +131,7 @@ def replay(
         "frames_read": stats.frames_read,
         "frames_processed": processed,
         "frames_detected": clock.counts["detected"],
+        "inferences": detector.inferences,
         "media_seconds": round(media, 3),
         "wall_seconds": round(wall, 3),
         "fps": round(processed / wall, 2) if wall else None,

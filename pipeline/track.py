@@ -9,12 +9,14 @@ single false detection can never become an event.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import supervision as sv
 from trackers import ByteTrackTracker
 
 from pipeline.config import CameraConfig, ObjectFilter
-from pipeline.tracks import Track
+from pipeline.tracks import Box, Track
 
 
 class TrackStage:
@@ -26,6 +28,7 @@ class TrackStage:
         self.ids: dict[tuple[str, int], int] = {}  # (label, tracker's own id) -> our global id
         self.alive: dict[int, Track] = {}
         self.qualified_hits: dict[int, int] = {}  # detections at or above the class's min_score
+        self.confident: dict[int, tuple[Box, float]] = {}  # last box and score at or above min_score
 
     def _tracker(self, label: str) -> ByteTrackTracker:
         if label not in self.trackers:
@@ -62,6 +65,7 @@ class TrackStage:
             track.hits += 1
         if score >= self.filters[label].min_score:
             self.qualified_hits[track_id] = self.qualified_hits.get(track_id, 0) + 1
+            self.confident[track_id] = (xyxy, score)
 
     def carry(self, t: float) -> list[Track]:
         """Tracks alive at `t` without a new detection (frames the motion gate skipped)."""
@@ -69,18 +73,24 @@ class TrackStage:
         for tid in lost:
             del self.alive[tid]
             self.qualified_hits.pop(tid, None)
+            self.confident.pop(tid, None)
         return list(self.alive.values())
 
     def eligible(self, tracks: list[Track]) -> list[Track]:
-        """Tracks that pass their class's filters and may trigger rules."""
+        """Tracks that pass their class's filters and may trigger rules.
+
+        Rules see each track where it was last detected with confidence: low-score detections
+        keep a track alive through occlusion, but must not move it (a track that drifts onto a
+        sign by a line would otherwise "cross" it back and forth).
+        """
         out = []
         for track in tracks:
             f = self.filters[track.label]
-            x1, y1, x2, y2 = track.box
-            area = (x2 - x1) * (y2 - y1)
             if self.qualified_hits.get(track.track_id, 0) < (f.persistence or 1):
                 continue
+            box, score = self.confident[track.track_id]
+            area = (box[2] - box[0]) * (box[3] - box[1])
             if area < f.min_area or (f.max_area is not None and area > f.max_area):
                 continue
-            out.append(track)
+            out.append(replace(track, box=box, score=score))
         return out

@@ -21,7 +21,7 @@ import numpy as np
 import supervision as sv
 import yaml
 
-from pipeline.detect.packing import Size, letterbox, pack_regions
+from pipeline.detect.packing import Layout, Size, letterbox, pack_frames
 from pipeline.errors import CctvError
 from pipeline.tracks import Box
 
@@ -144,18 +144,63 @@ class Detector(ABC):
         self.input_size = input_size
         self.iou = iou
         self.thresholds = ClassThresholds.build(self.names, classes, thresholds, default_threshold)
+        self.inferences = 0
 
     def detect(self, image_bgr: np.ndarray, regions: Sequence[Box] | None = None) -> sv.Detections:
         """Detections in source pixels; `regions` (source boxes) limit where to look, None = everywhere."""
-        height, width = image_bgr.shape[:2]
-        frame = (width, height)
-        packed = pack_regions(regions, frame, self.input_size) if regions is not None and len(regions) else None
-        layout = packed or letterbox(frame, self.input_size)
-        detections = layout.to_source(self._detect_canvas(layout.render(image_bgr)))
-        if len(layout.tiles) > 1:  # an object seen in two overlapping tiles
-            detections = detections[nms(detections.xyxy, detections.confidence, detections.class_id, self.iou)]
-        detections.metadata["mode"] = layout.mode
-        return detections
+        return self.detect_many([(image_bgr, regions)])[0]
+
+    def detect_many(self, items: Sequence[tuple[np.ndarray, Sequence[Box] | None]]) -> list[sv.Detections]:
+        """Detections of several same-sized frames, as few inferences as their regions allow.
+
+        Consecutive frames whose regions fit one canvas together (at no less than the letterbox
+        scale) share an inference; a frame without regions is letterboxed on its own.
+        """
+        results: list[sv.Detections | None] = [None] * len(items)
+        group: list[int] = []
+        layout: Layout | None = None
+        for i, (image, regions) in enumerate(items):
+            frame = (image.shape[1], image.shape[0])
+            if not regions:
+                results[i] = self._run(letterbox(frame, self.input_size), [image])[0]
+                continue
+            trial = pack_frames([items[j][1] or [] for j in [*group, i]], frame, self.input_size)
+            if trial is None and group:
+                self._flush(layout, group, items, results)
+                group, trial = [], pack_frames([regions], frame, self.input_size)
+            if trial is None:
+                results[i] = self._run(letterbox(frame, self.input_size), [image])[0]
+            else:
+                group, layout = [*group, i], trial
+        if group:
+            self._flush(layout, group, items, results)
+        return [r if r is not None else sv.Detections.empty() for r in results]
+
+    def _flush(
+        self,
+        layout: Layout | None,
+        group: list[int],
+        items: Sequence[tuple[np.ndarray, Sequence[Box] | None]],
+        results: list[sv.Detections | None],
+    ) -> None:
+        assert layout is not None
+        for j, found in zip(group, self._run(layout, [items[j][0] for j in group])):
+            results[j] = found
+
+    def _run(self, layout: Layout, images: Sequence[np.ndarray]) -> list[sv.Detections]:
+        """One inference on one canvas, split back into per-image detections."""
+        self.inferences += 1
+        detections = layout.to_source(self._detect_canvas(layout.render(*images)))
+        if len(layout.tiles) > 1:  # an object seen in two overlapping tiles of the same image
+            groups = detections.class_id + detections.data["image"] * (max(self.names) + 1)
+            detections = detections[nms(detections.xyxy, detections.confidence, groups, self.iou)]
+        image = detections.data.pop("image", np.zeros(len(detections), int))
+        out = []
+        for k in range(len(images)):
+            mine = detections[image == k]
+            mine.metadata["mode"] = layout.mode
+            out.append(mine)
+        return out
 
     @abstractmethod
     def _detect_canvas(self, canvas_bgr: np.ndarray) -> sv.Detections:

@@ -1,5 +1,8 @@
 """Where source pixels go on the model's fixed input canvas: letterbox or packed motion regions.
 
+Regions of several consecutive frames of one camera may share a canvas (`pack_frames`): when
+motion is sparse, one inference then serves several frames.
+
 A fixed 640x640 model costs the same whatever it is fed, so a frame whose motion covers a few
 small regions should not pay for a full frame at a low scale: the regions (with context around
 them) are packed side by side into one canvas at a common scale that is never below the full
@@ -28,10 +31,11 @@ Size = tuple[int, int]  # width, height
 
 @dataclass(frozen=True)
 class Tile:
-    """One source rectangle and the canvas rectangle it is resized into."""
+    """One source rectangle (of image number `image` in a batch) and the canvas rectangle it is resized into."""
 
     src: Rect
     dst: Rect
+    image: int = 0
 
 
 @dataclass(frozen=True)
@@ -43,14 +47,14 @@ class Layout:
     tiles: tuple[Tile, ...]
     mode: Literal["full", "packed"]
 
-    def render(self, image: np.ndarray) -> np.ndarray:
-        """The canvas (BGR uint8, grey where no tile lies)."""
+    def render(self, *images: np.ndarray) -> np.ndarray:
+        """The canvas (BGR uint8, grey where no tile lies) of the images the tiles index."""
         width, height = self.size
         canvas = np.full((height, width, 3), PAD_VALUE, np.uint8)
         for tile in self.tiles:
             sx1, sy1, sx2, sy2 = tile.src
             dx1, dy1, dx2, dy2 = tile.dst
-            crop = image[sy1:sy2, sx1:sx2]
+            crop = images[tile.image][sy1:sy2, sx1:sx2]
             if crop.shape[:2] != (dy2 - dy1, dx2 - dx1):
                 crop = cv2.resize(crop, (dx2 - dx1, dy2 - dy1), interpolation=cv2.INTER_LINEAR)
             canvas[dy1:dy2, dx1:dx2] = crop
@@ -59,6 +63,7 @@ class Layout:
     def to_source(self, detections: sv.Detections) -> sv.Detections:
         """Canvas detections in source pixels, clipped to the tile that owns them.
 
+        `data["image"]` says which image of the batch each detection belongs to.
         A tile owns the detections centred on it. A detection centred on the padding is an
         artefact of the canvas and dropped, unless it lies beyond a tile side that is also the
         frame's border: an object entering the picture, whose box the model extends outside.
@@ -81,6 +86,7 @@ class Layout:
         corners = (detections.xyxy.reshape(-1, 2, 2) - d[..., :2]) * gain + s[..., :2]
         corners = np.clip(corners, s[..., :2], s[..., 2:])
         detections.xyxy = corners.reshape(-1, 4).astype(np.float32)
+        detections.data["image"] = np.array([t.image for t in self.tiles], int)[tile]
         return detections
 
 
@@ -106,15 +112,34 @@ def pack_regions(
     The common scale is the largest up to 1 at which every tile fits; None when that is below
     the letterbox scale (or the regions cover the frame), meaning: letterbox the frame instead.
     """
+    return pack_frames([regions], frame, size, margin, min_size, gap)
+
+
+def pack_frames(
+    regions: Sequence[Sequence[Box]],
+    frame: Size,
+    size: Size,
+    margin: float = 0.2,
+    min_size: int = 64,
+    gap: int = 4,
+) -> Layout | None:
+    """`pack_regions` for several same-sized frames at once: `regions[i]` are frame i's regions."""
     width, height = frame
-    rects = _merge([_expand(box, frame, margin, min_size) for box in regions])
     full = min(size[0] / width, size[1] / height)
-    if not rects or rects == [(0, 0, width, height)] or full > 1:
+    if full > 1:
         return None
-    placed = _best_fit(rects, size, gap, low=full)
+    rects: list[Rect] = []
+    owners: list[int] = []
+    for image, boxes in enumerate(regions):
+        merged = _merge([_expand(box, frame, margin, min_size) for box in boxes])
+        if merged == [(0, 0, width, height)]:
+            return None
+        rects += merged
+        owners += [image] * len(merged)
+    placed = _best_fit(rects, size, gap, low=full) if rects else None
     if placed is None:
         return None
-    return Layout(frame, size, tuple(Tile(r, d) for r, d in zip(rects, placed)), "packed")
+    return Layout(frame, size, tuple(Tile(r, d, i) for r, d, i in zip(rects, placed, owners)), "packed")
 
 
 def _expand(box: Box, frame: Size, margin: float, min_size: int) -> Rect:
