@@ -14,16 +14,17 @@ from typing import Any
 
 from pipeline.scoring import match_events
 
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 CLIPS = {
-    "pets09": "configs/pets09.yaml",
-    "oxford": "configs/oxford-town-centre.yaml",
-    "carriageway": "configs/dual-carriageway.yaml",
-    "left-bag": "configs/left-bag.yaml",
+    "pets09": CONFIGS / "pets09.yaml",
+    "oxford": CONFIGS / "oxford-town-centre.yaml",
+    "carriageway": CONFIGS / "dual-carriageway.yaml",
+    "left-bag": CONFIGS / "left-bag.yaml",
 }
 NAIVE = {"motion": {"enabled": False}, "detect": {"pack_regions": False}}
 
 
-def _run(config: str, out: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
+def _run(config: Path, out: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
     from pipeline.replay import replay
 
     result = replay(None, config, out_dir=out, progress=False, overrides=overrides)

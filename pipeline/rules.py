@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -68,6 +68,22 @@ def _union(boxes: Sequence[Box]) -> Box:
     return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
+def _track_alarm(rule: RuleBase, track: Track, **fields: Any) -> Alarm:
+    """An alarm about one track, starting at its latest sighting."""
+    return Alarm(
+        rule=rule.name,
+        type=rule.type,
+        label=track.label,
+        track_id=track.track_id,
+        start=track.last_seen,
+        start_frame=track.last_frame,
+        score=track.score,
+        box=track.box,
+        priority=rule.priority,
+        **fields,
+    )
+
+
 def _wants(rule: RuleBase, track: Track) -> bool:
     return rule.classes is None or track.label in rule.classes
 
@@ -116,19 +132,7 @@ class _DwellRule:
 
     def _alarm(self, track: Track, visit: _Visit) -> Alarm:
         loitering = isinstance(self.rule, LoiteringRule)
-        return Alarm(
-            rule=self.rule.name,
-            type=self.rule.type,
-            label=track.label,
-            track_id=track.track_id,
-            start=track.last_seen,
-            start_frame=track.last_frame,
-            score=track.score,
-            box=track.box,
-            priority=self.rule.priority,
-            zone=self.rule.zone,
-            entered_at=visit.entered_at if loitering else None,
-        )
+        return _track_alarm(self.rule, track, zone=self.rule.zone, entered_at=visit.entered_at if loitering else None)
 
     def _end(self, track_id: int) -> list[RuleHit]:
         """Close a visit; its alarm ends at the last sighting inside the zone."""
@@ -168,18 +172,11 @@ class _LineRule:
         return hits
 
     def _crossing(self, track: Track, direction: str) -> list[RuleHit]:
-        alarm = Alarm(
-            rule=self.rule.name,
-            type=self.rule.type,
-            label=track.label,
-            track_id=track.track_id,
-            start=track.last_seen,
+        alarm = _track_alarm(
+            self.rule,
+            track,
             end=track.last_seen,
-            start_frame=track.last_frame,
             end_frame=track.last_frame,
-            score=track.score,
-            box=track.box,
-            priority=self.rule.priority,
             line=self.rule.line,
             direction=direction,
         )

@@ -207,6 +207,31 @@ def test_packing_sees_small_people_at_least_as_well_as_full_frame(people_detecto
     assert hits(packed) >= hits(full) >= len(people) - 1
 
 
+def test_consecutive_frames_share_one_inference(people_detector: Detector) -> None:
+    """Regions of three frames packed into one canvas find the people each full frame finds."""
+    frames = [_pets_frame_and_people(i) for i in (100, 101, 102)]
+    items = [(frame, [tuple(box) for box in people]) for frame, people in frames]
+    before = people_detector.inferences
+    together = people_detector.detect_many(items)
+    assert people_detector.inferences - before == 1
+    for (frame, people), shared in zip(frames, together):
+        assert "image" not in shared.data and shared.metadata["mode"] == "packed"
+        full = people_detector.detect(frame)
+
+        def hits(found: sv.Detections) -> int:
+            return int((iou_matrix(people, found.xyxy).max(axis=1, initial=0) > 0.5).sum())
+
+        assert hits(shared) >= max(hits(full), 4)
+
+
+def test_empty_regions_and_empty_canvases(people_detector: Detector, bus: np.ndarray) -> None:
+    """A canvas with nothing on it gives each frame an empty result; [] regions mean the full frame."""
+    sky = np.full((576, 768, 3), 200, np.uint8)
+    found = people_detector.detect_many([(sky, [(10, 10, 60, 60)]), (sky, [(300, 300, 400, 400)])])
+    assert [len(f) for f in found] == [0, 0]
+    assert len(people_detector.detect_many([(bus, [])])[0]) == 4
+
+
 def test_packing_layout_keeps_scale_and_tiles_apart() -> None:
     frame, size = (1920, 1080), (640, 640)
     regions = [(100, 100, 160, 260), (130, 150, 200, 300), (1500, 800, 1540, 830), (900, 50, 1000, 400)]

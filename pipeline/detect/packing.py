@@ -69,6 +69,7 @@ class Layout:
         frame's border: an object entering the picture, whose box the model extends outside.
         """
         if not len(detections):
+            detections.data["image"] = np.empty(0, int)
             return detections
         src = np.array([t.src for t in self.tiles], np.float32)
         dst = np.array([t.dst for t in self.tiles], np.float32)
