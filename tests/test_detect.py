@@ -18,7 +18,7 @@ import yaml
 from pipeline.config import ModelConfig
 from pipeline.detect import Detector, detect_image, format_detections, load_detector
 from pipeline.detect.base import to_blob
-from pipeline.detect.packing import letterbox, pack_regions
+from pipeline.detect.packing import letterbox, pack_frames
 from pipeline.errors import CctvError
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -234,7 +234,7 @@ def test_empty_regions_and_empty_canvases(people_detector: Detector, bus: np.nda
 def test_packing_layout_keeps_scale_and_tiles_apart() -> None:
     frame, size = (1920, 1080), (640, 640)
     regions = [(100, 100, 160, 260), (130, 150, 200, 300), (1500, 800, 1540, 830), (900, 50, 1000, 400)]
-    layout = pack_regions(regions, frame, size)
+    layout = pack_frames([regions], frame, size)
     assert layout is not None and layout.mode == "packed"
     assert len(layout.tiles) == 3  # the first two overlap and are merged
     for tile in layout.tiles:
@@ -255,17 +255,17 @@ def test_packing_scales_down_but_never_below_letterbox() -> None:
     frame, size = (1920, 1080), (640, 640)
     letterbox_scale = 640 / 1920
     regions = [(0, 0, 400, 400), (700, 0, 1100, 400), (1400, 500, 1800, 900)]
-    layout = pack_regions(regions, frame, size)
+    layout = pack_frames([regions], frame, size)
     assert layout is not None
     scales = [(t.dst[2] - t.dst[0]) / (t.src[2] - t.src[0]) for t in layout.tiles]
     assert letterbox_scale < min(scales) and max(scales) < 1
     assert max(scales) - min(scales) < 0.01  # one common scale
-    assert pack_regions([(0, 0, 1900, 1000)], frame, size) is None  # the frame itself
-    assert pack_regions([(10, 10, 50, 50)], (320, 240), size) is None  # letterbox upsamples
+    assert pack_frames([[(0, 0, 1900, 1000)]], frame, size) is None  # the frame itself
+    assert pack_frames([[(10, 10, 50, 50)]], (320, 240), size) is None  # letterbox upsamples
 
 
 def test_canvas_boxes_map_back_to_source() -> None:
-    layout = pack_regions([(500, 300, 700, 600), (1200, 100, 1300, 200)], (1920, 1080), (640, 640))
+    layout = pack_frames([[(500, 300, 700, 600), (1200, 100, 1300, 200)]], (1920, 1080), (640, 640))
     assert layout is not None
     tile = layout.tiles[0]
     gain = (tile.dst[2] - tile.dst[0]) / (tile.src[2] - tile.src[0])
@@ -299,7 +299,7 @@ def test_objects_entering_at_the_frame_border_are_kept() -> None:
     full = letterbox((810, 1080), (640, 640))  # pads x < 80 and x >= 560
     back = full.to_source(one([20.0, 100.0, 120.0, 300.0]))  # centre x 70: left of the picture
     np.testing.assert_allclose(back.xyxy[0, [0, 2]], [0, (120 - 80) * 810 / 480], atol=0.5)
-    packed = pack_regions([(0, 500, 60, 700), (1000, 500, 1100, 700)], (1920, 1080), (640, 640))
+    packed = pack_frames([[(0, 500, 60, 700), (1000, 500, 1100, 700)]], (1920, 1080), (640, 640))
     assert packed is not None and packed.mode == "packed"
     edge, inner = sorted(packed.tiles, key=lambda t: t.src[0])
     assert edge.src[0] == 0 and edge.dst[0] == 0 and inner.dst[0] > edge.dst[2]

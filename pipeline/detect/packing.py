@@ -100,22 +100,6 @@ def letterbox(frame: Size, size: Size) -> Layout:
     return Layout(frame, size, (Tile((0, 0, width, height), (left, top, left + new_w, top + new_h)),), "full")
 
 
-def pack_regions(
-    regions: Sequence[Box],
-    frame: Size,
-    size: Size,
-    margin: float = 0.2,
-    min_size: int = 64,
-    gap: int = 4,
-) -> Layout | None:
-    """Regions grown by `margin` (of their size, per side) to >= `min_size` px, merged and packed.
-
-    The common scale is the largest up to 1 at which every tile fits; None when that is below
-    the letterbox scale (or the regions cover the frame), meaning: letterbox the frame instead.
-    """
-    return pack_frames([regions], frame, size, margin, min_size, gap)
-
-
 def pack_frames(
     regions: Sequence[Sequence[Box]],
     frame: Size,
@@ -124,7 +108,12 @@ def pack_frames(
     min_size: int = 64,
     gap: int = 4,
 ) -> Layout | None:
-    """`pack_regions` for several same-sized frames at once: `regions[i]` are frame i's regions."""
+    """Frame i's `regions[i]` grown by `margin` (of their size, per side) to >= `min_size` px, merged, packed.
+
+    The frames are of one camera (same size). The common scale is the largest up to 1 at which
+    every tile fits; None when that is below the letterbox scale (or a frame's regions cover it
+    whole), meaning: letterbox instead.
+    """
     width, height = frame
     full = min(size[0] / width, size[1] / height)
     if full > 1:
