@@ -32,11 +32,12 @@ def replay(
     camera: Annotated[Optional[str], typer.Option(help="camera in the config (needed when it has several)")] = None,
     out: Annotated[Path, typer.Option(help="output directory")] = Path("out"),
     save_video: Annotated[bool, typer.Option("--save-video", help="write an annotated H.264 MP4")] = False,
+    cache: Annotated[Optional[Path], typer.Option(help="also keep the raw detections here, for `cctv sweep`")] = None,
 ) -> None:
     """Replay a recorded video through one camera's pipeline; writes events.jsonl and summary.json."""
     from pipeline.replay import replay as run
 
-    result = run(video, config, camera, out, save_video)
+    result = run(video, config, camera, out, save_video, cache_dir=cache)
     s = result.summary
     typer.echo(
         f"{s['camera']}: {s['events']} events {s['events_by_rule']} | {s['frames_processed']} frames "
@@ -57,6 +58,27 @@ def detect(
 
     model = load_config(config).model if config else ModelConfig()
     typer.echo(format_detections(detect_image(image, model, min_score=min_score)))
+
+
+@app.command()
+def sweep(
+    config: Annotated[Path, typer.Option("--config", "-c", help="site config YAML")],
+    truth: Annotated[Path, typer.Option(help="ground-truth events (JSON lines)")],
+    grid: Annotated[str, typer.Option(help="e.g. 'person.min_score=0.3:0.7:0.05,persistence=1:6'")],
+    camera: Annotated[Optional[str], typer.Option(help="camera in the config")] = None,
+    out: Annotated[Path, typer.Option(help="output directory")] = Path("out/sweep"),
+    cache: Annotated[Path, typer.Option(help="detection cache (filled by one replay if empty)")] = Path("out/cache"),
+    tolerance: Annotated[float, typer.Option(help="seconds between alarm and true start")] = 2.0,
+) -> None:
+    """Replay tracking and rules over cached detections for every grid point; table, plots, best settings."""
+    from pipeline.sweep import config_change, sweep as run
+
+    result = run(config, truth, grid, camera, out, cache, tolerance)
+    default = result.default
+    for rule, row in result.best.items():
+        base = default[rule].f1 if rule in default else float("nan")
+        typer.echo(f"{rule:24} best F1 {row['f1']:.3f} (default {base:.3f}) with {config_change(result.axes, row)}")
+    typer.echo(f"-> {out}/sweep.csv, {out}/pr.png, {out}/f1_vs_*.png")
 
 
 @app.command()

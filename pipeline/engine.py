@@ -49,6 +49,32 @@ class FrameResult:
     alarms: frozenset[tuple[str, int | None]]  # (rule, track id) of the events open after this frame
 
 
+class Analysis:
+    """Everything after detection for one camera: tracker, rules, events.
+
+    Kept apart from the detector so threshold sweeps can replay it over cached detections.
+    """
+
+    def __init__(self, name: str, cfg: CameraConfig, bus: EventBus, fps: float, clock: StageClock) -> None:
+        self.clock = clock
+        self.tracker = TrackStage(cfg, cfg.detect.fps or fps)
+        self.rules = RuleEngine(name, cfg)
+        self.events = EventManager(name, bus)
+
+    def step(self, t: float, index: int, detections: sv.Detections | None) -> tuple[list[Track], list[Track]]:
+        """Advance to frame `index` at media time `t`; returns (alive tracks, eligible tracks)."""
+        with self.clock.stage("track"):
+            tracks = self.tracker.update(detections, t, index) if detections is not None else self.tracker.carry(t)
+            eligible = self.tracker.eligible(tracks)
+        with self.clock.stage("rules"):
+            self.events.apply(self.rules.update(t, index, eligible))
+        return tracks, eligible
+
+    def close(self, t: float, index: int) -> None:
+        """End every open event (end of a replay, or shutdown)."""
+        self.events.apply(self.rules.close(t, index))
+
+
 class CameraPipeline:
     def __init__(
         self,
@@ -65,9 +91,7 @@ class CameraPipeline:
         self.detector = detector
         self.clock = clock or StageClock()
         self.gate = MotionGate(cfg.motion, *size) if cfg.motion.enabled else None
-        self.tracker = TrackStage(cfg, cfg.detect.fps or fps)
-        self.rules = RuleEngine(name, cfg)
-        self.events = EventManager(name, bus)
+        self.analysis = Analysis(name, cfg, bus, fps, self.clock)
         self.last_detect_t = float("-inf")
 
     def _regions(self, frame: Frame) -> list[Box] | None:
@@ -76,7 +100,7 @@ class CameraPipeline:
             return None
         with self.clock.stage("motion"):
             regions = self.gate.regions(frame.image)
-        alive = list(self.tracker.alive.values())
+        alive = list(self.analysis.tracker.alive.values())
         recheck = alive and frame.pts - self.last_detect_t >= self.cfg.motion.recheck_seconds
         if not regions and not recheck:
             return []
@@ -97,21 +121,14 @@ class CameraPipeline:
             self.clock.counts["detected"] += len(todo)
         results = []
         for i, frame in enumerate(frames):
-            detections = found.get(i)
-            with self.clock.stage("track"):
-                if detections is not None:
-                    tracks = self.tracker.update(detections, frame.pts, frame.index)
-                else:
-                    tracks = self.tracker.carry(frame.pts)
-                eligible = self.tracker.eligible(tracks)
-            with self.clock.stage("rules"):
-                self.events.apply(self.rules.update(frame.pts, frame.index, eligible))
+            tracks, eligible = self.analysis.step(frame.pts, frame.index, found.get(i))
             # Snapshots: the tracker keeps updating its Track objects while later frames of the batch run.
             snapshot = [replace(t) for t in tracks]
-            results.append(FrameResult(frame, detections, snapshot, eligible, frozenset(self.events.open)))
+            alarms = frozenset(self.analysis.events.open)
+            results.append(FrameResult(frame, found.get(i), snapshot, eligible, alarms))
         self.clock.counts["processed"] += len(frames)
         return results
 
     def close(self, t: float, frame_index: int) -> None:
         """End every open event (end of a replay, or shutdown)."""
-        self.events.apply(self.rules.close(t, frame_index))
+        self.analysis.close(t, frame_index)

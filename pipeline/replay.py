@@ -18,6 +18,8 @@ from tqdm import tqdm
 
 from pipeline.annotate import annotate
 from pipeline.config import CameraConfig, SiteConfig, load_config
+from pipeline.detcache import CachedFrame, CachedRun, cache_key
+from pipeline.detcache import save as save_cache
 from pipeline.detect import Detector, load_detector
 from pipeline.engine import CameraPipeline, StageClock
 from pipeline.events import Event, EventBus, EventCollector
@@ -63,17 +65,22 @@ def replay(
     save_video: bool = False,
     progress: bool | None = None,
     overrides: dict[str, Any] | None = None,
+    cache_dir: str | Path | None = None,
 ) -> ReplayResult:
-    """Run one camera's pipeline over a whole video as fast as the machine allows."""
+    """Run one camera's pipeline over a whole video as fast as the machine allows.
+
+    With `cache_dir`, the raw detections are also kept there (see `detcache`) for threshold sweeps.
+    """
     config_path = Path(config_path)
     site = load_config(config_path)
     name, cam = site.camera(camera)
     if overrides:
-        cam = CameraConfig.model_validate(_deep_update(cam.model_dump(), overrides))
+        cam = CameraConfig.model_validate(deep_update(cam.model_dump(), overrides))
     source = video if video is not None else resolve(str(cam.source), config_path)
     out = Path(out_dir)
     wall0 = time.perf_counter()
     detector = camera_detector(site, cam, config_path)
+    model_path = resolve(site.model.path, config_path)
     clock = StageClock()
     bus = EventBus()
     collector = EventCollector()
@@ -88,6 +95,7 @@ def replay(
         last = None
         tracks: dict[int, list[Prediction]] = {}
         batch: list[Frame] = []
+        cached: list[CachedFrame] = []
         try:
             frames = iter(src)
             while True:
@@ -101,6 +109,7 @@ def replay(
                     tracks[result.frame.index] = [
                         (t.track_id, *t.box) for t in result.tracks if t.last_frame == result.frame.index
                     ]
+                    cached.append(CachedFrame(result.frame.index, result.frame.pts, result.detections))
                     if writer is not None:
                         with clock.stage("annotate"):
                             writer.write(annotate(result, cam), result.frame.pts)
@@ -146,12 +155,14 @@ def replay(
         for event in events:
             f.write(json.dumps(event.to_dict()) + "\n")
     write_mot(out / "tracks.txt", tracks)
+    if cache_dir is not None:
+        save_cache(Path(cache_dir) / f"{cache_key(source, model_path, cam)}.npz", CachedRun(src.fps, cached))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return ReplayResult(events, summary)
 
 
-def _deep_update(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+def deep_update(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in changes.items():
-        out[key] = _deep_update(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        out[key] = deep_update(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out

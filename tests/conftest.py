@@ -1,0 +1,33 @@
+"""Shared fixtures: one real replay of PETS09-S2L1 serves every test that needs its outputs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.assets import asset_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+PETS_CONFIG = ROOT / "configs" / "pets09.yaml"
+FOOTAGE = asset_dir() / "footage"
+
+
+def cctv(*args: object, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess, as a user would."""
+    cmd = [sys.executable, "-m", "pipeline.cli", *map(str, args)]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="session")
+def pets_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`cctv replay` of PETS09 with the example config, an annotated video and a detection cache (in `cache/`)."""
+    out = tmp_path_factory.mktemp("pets")
+    result = cctv(
+        "replay", FOOTAGE / "pets09-s2l1.avi", "--config", PETS_CONFIG, "--out", out, "--save-video", "--cache", out / "cache"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "events" in result.stdout
+    return out
