@@ -77,8 +77,23 @@ def sweep(
     default = result.default
     for rule, row in result.best.items():
         base = default[rule].f1 if rule in default else float("nan")
-        typer.echo(f"{rule:24} best F1 {row['f1']:.3f} (default {base:.3f}) with {config_change(result.axes, row)}")
+        change = config_change(result.camera, result.cam, result.axes, row)
+        typer.echo(f"{rule:24} best F1 {row['f1']:.3f} (default {base:.3f}) with {change}")
     typer.echo(f"-> {out}/sweep.csv, {out}/pr.png, {out}/f1_vs_*.png")
+
+
+@app.command()
+def report(
+    run: Annotated[Path, typer.Option(help="the --out directory of a `cctv replay`")],
+    truth: Annotated[Path, typer.Option(help="ground-truth events (JSON lines)")],
+    out: Annotated[Optional[Path], typer.Option(help="HTML file (default RUN/report.html)")] = None,
+    video: Annotated[Optional[str], typer.Option(help="the replayed video (default: from summary.json)")] = None,
+    tolerance: Annotated[float, typer.Option(help="seconds between alarm and true start")] = 2.0,
+) -> None:
+    """Write one self-contained HTML page: scores, timeline, worst false alarms and misses with snapshots."""
+    from pipeline.report import write_report
+
+    typer.echo(f"-> {write_report(run, truth, out, video, tolerance)}")
 
 
 @app.command()
@@ -96,6 +111,62 @@ def bench(
     plot(rows, out / "bench.png")
     typer.echo(format_table(rows))
     typer.echo(f"-> {out}/bench.json, {out}/bench.png")
+
+
+@app.command("eval")
+def eval_events(
+    events: Annotated[Path, typer.Option(help="predicted events (JSON lines, e.g. a replay's events.jsonl)")],
+    truth: Annotated[Path, typer.Option(help="ground-truth events (JSON lines)")],
+    tolerance: Annotated[float, typer.Option(help="seconds between alarm and true start")] = 2.0,
+    out: Annotated[Optional[Path], typer.Option(help="JSON report (default: eval.json beside the events file)")] = None,
+    details: Annotated[bool, typer.Option("--details", help="list every match, false alarm and miss")] = False,
+) -> None:
+    """Score alarms against ground-truth events: TP, FP, misses, precision, recall, F1 and delays per rule."""
+    from pipeline.evaluate import evaluate_files, format_details, format_scores, report, write_json
+
+    result = evaluate_files(events, truth, tolerance)
+    path = out or events.parent / "eval.json"
+    write_json(path, report(result, events, truth, tolerance))
+    typer.echo(format_scores(result))
+    if details:
+        typer.echo("")
+        typer.echo(format_details(result) or "no events")
+    typer.echo(f"-> {path}")
+
+
+@app.command("truth-from-mot")
+def truth_from_mot(
+    mot: Annotated[Path, typer.Option(help="MOTChallenge ground truth (frame,id,x,y,w,h,consider,...)")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="site config YAML")],
+    camera: Annotated[Optional[str], typer.Option(help="camera in the config (needed when it has several)")] = None,
+    fps: Annotated[Optional[float], typer.Option(help="frame rate of the annotated video (default: the source's)")] = None,
+    out: Annotated[Path, typer.Option(help="truth events (JSON lines)")] = Path("truth.jsonl"),
+) -> None:
+    """Derive ground-truth events for every rule of a camera by running its rules over MOT ground-truth tracks."""
+    from pipeline.evaluate import truth_from_mot as derive, write_jsonl
+
+    truth = derive(mot, config, camera, fps)
+    write_jsonl(out, truth.events)
+    for rule, count in truth.counts.items():
+        typer.echo(f"{truth.camera}/{rule:24} {count}")
+    typer.echo(f"-> {out}")
+
+
+@app.command("eval-mot")
+def eval_mot(
+    tracks: Annotated[Path, typer.Option(help="tracks in MOTChallenge format (a replay's tracks.txt)")],
+    gt: Annotated[Path, typer.Option(help="MOTChallenge ground truth")],
+    frames: Annotated[Optional[int], typer.Option(help="score frames 0..N-1 (default: frames with truth or tracks)")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="also write the scores as JSON")] = None,
+) -> None:
+    """Score tracks against MOT ground truth: MOTA, IDF1, ID switches, precision, recall, HOTA."""
+    from pipeline.evaluate import format_mot, mot_report, score_tracks, write_json
+
+    scores = score_tracks(tracks, gt, frames)
+    typer.echo(format_mot(scores))
+    if out:
+        write_json(out, mot_report(scores, tracks, gt))
+        typer.echo(f"-> {out}")
 
 
 def main() -> None:

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from pipeline.errors import CctvError
+
 MATCH_IOU = 0.5  # the MOTChallenge threshold for a true positive and for an ignored prediction
 
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels
@@ -55,6 +57,29 @@ def load_mot(path: str | Path) -> dict[int, list[GtBox]]:
         consider = len(f) < 7 or float(f[6]) != 0
         frames.setdefault(int(f[0]) - 1, []).append(GtBox(int(f[1]), (x, y, x + w, y + h), consider))
     return frames
+
+
+def load_tracks(path: str | Path) -> dict[int, list[Prediction]]:
+    """A MOTChallenge result file (`frame,id,x,y,w,h,...`, e.g. replay's tracks.txt) as predictions.
+
+    A missing file or a malformed line is one CctvError naming the file and line.
+    """
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise CctvError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CctvError(f"{path}: cannot read ({exc})") from None
+    predictions: dict[int, list[Prediction]] = {}
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            frame, track_id, x, y, w, h = (float(v) for v in line.split(",")[:6])
+        except ValueError:
+            raise CctvError(f"{path}:{number}: expected frame,id,x,y,w,h,... (MOTChallenge format)") from None
+        predictions.setdefault(int(frame) - 1, []).append((int(track_id), x, y, x + w, y + h))
+    return predictions
 
 
 def write_mot(path: str | Path, predictions: Predictions) -> None:

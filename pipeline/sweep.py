@@ -12,7 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -22,7 +22,8 @@ from pipeline.engine import Analysis, StageClock
 from pipeline.errors import CctvError
 from pipeline.events import EventBus, EventCollector
 from pipeline.replay import deep_update, replay, resolve
-from pipeline.scoring import Score, load_jsonl, match_events
+from pipeline.evaluate import load_events
+from pipeline.scoring import Score, match_events
 
 Point = dict[str, float]
 
@@ -55,30 +56,72 @@ def parse_grid(grid: str) -> list[GridAxis]:
     return axes
 
 
+def _kind(name: str, cam: CameraConfig) -> Literal["persistence", "tracker", "filter", "rule"]:
+    """Which part of a camera config a grid parameter sets; unknown names are one clear error."""
+    head, _, field = name.rpartition(".")
+    if not head and field == "persistence":
+        return "persistence"
+    if head == "tracker":
+        return "tracker"
+    if head in cam.objects.track:
+        return "filter"
+    if head in {r.name for r in cam.rules}:
+        return "rule"
+    raise CctvError(
+        f"unknown grid parameter {name!r}: use persistence, tracker.FIELD, CLASS.FIELD "
+        f"(classes {cam.objects.track}) or RULE.FIELD (rules {[r.name for r in cam.rules]})"
+    )
+
+
 def override(cam: CameraConfig, point: Point) -> CameraConfig:
-    """The camera config with each grid value applied; unknown names are one clear error."""
+    """The camera config with each grid value applied."""
     data = cam.model_dump()
     for name, value in point.items():
         head, _, field = name.rpartition(".")
-        if not head and field == "persistence":
+        kind = _kind(name, cam)
+        if kind == "persistence":
             data["objects"]["persistence"] = int(value)
-        elif head == "tracker":
+        elif kind == "tracker":
             data["tracker"][field] = value
-        elif head in cam.objects.track:
+        elif kind == "filter":
             current = data["objects"]["filters"].get(head, {})
             data["objects"]["filters"][head] = deep_update(current, {field: int(value) if field == "persistence" else value})
-        elif head in {r.name for r in cam.rules}:
+        else:
             rule = next(r for r in data["rules"] if r["name"] == head)
             rule[field] = int(value) if field == "min_count" else value
-        else:
-            raise CctvError(
-                f"unknown grid parameter {name!r}: use persistence, tracker.FIELD, CLASS.FIELD "
-                f"(classes {cam.objects.track}) or RULE.FIELD (rules {[r.name for r in cam.rules]})"
-            )
     try:
         return CameraConfig.model_validate(data)
     except Exception as exc:
         raise CctvError(f"grid point {point} gives an invalid config: {str(exc).splitlines()[0]}") from None
+
+
+def current(name: str, cam: CameraConfig) -> float:
+    """The value a grid parameter has in the config now."""
+    head, _, field = name.rpartition(".")
+    kind = _kind(name, cam)
+    if kind == "persistence":
+        return cam.objects.persistence
+    owner = {
+        "tracker": lambda: cam.tracker,
+        "filter": lambda: cam.objects.filter_for(head),
+        "rule": lambda: next(r for r in cam.rules if r.name == head),
+    }[kind]()
+    return float(getattr(owner, field))
+
+
+def config_change(camera: str, cam: CameraConfig, axes: list[GridAxis], row: dict[str, Any]) -> str:
+    """The config keys, under `cameras`, that apply a row's grid values."""
+    paths = {
+        "persistence": lambda head, field: "objects.persistence",
+        "tracker": lambda head, field: f"tracker.{field}",
+        "filter": lambda head, field: f"objects.filters.{head}.{field}",
+        "rule": lambda head, field: f"rules[name={head}].{field}",
+    }
+    changes = []
+    for axis in axes:
+        head, _, field = axis.name.rpartition(".")
+        changes.append(f"cameras.{camera}.{paths[_kind(axis.name, cam)](head, field)}: {row[axis.name]:g}")
+    return ", ".join(changes)
 
 
 def events_over_cache(name: str, cam: CameraConfig, run: CachedRun) -> list[dict[str, Any]]:
@@ -101,6 +144,8 @@ def _score_point(name: str, cam: CameraConfig, run: CachedRun, truth: list[dict[
 
 @dataclass
 class SweepResult:
+    camera: str
+    cam: CameraConfig
     axes: list[GridAxis]
     rows: list[dict[str, Any]]  # one per grid point and rule (and "overall")
     best: dict[str, dict[str, Any]]  # rule -> its best row
@@ -124,7 +169,7 @@ def sweep(
     axes = parse_grid(grid)
     points = [dict(zip((a.name for a in axes), values)) for values in itertools.product(*(a.values for a in axes))]
     cams = [override(cam, p) for p in points]  # every point is checked before any work
-    truth = [t for t in load_jsonl(truth_path) if t.get("camera", name) == name]
+    truth = [t for t in load_events(truth_path) if t.get("camera", name) == name]
     video = resolve(str(cam.source), config)
     cache = Path(cache_dir) / f"{cache_key(video, resolve(site.model.path, config), cam)}.npz"
     if not cache.exists():
@@ -139,23 +184,24 @@ def sweep(
         for point, per_rule in zip(points, scores)
         for rule, s in per_rule.items()
     ]
+    now = {a.name: current(a.name, cam) for a in axes}
+
+    def preference(row: dict[str, Any]) -> tuple[float, float, float]:
+        """Best F1, then precision, then the smallest change from the config as it is."""
+        change = sum(abs(row[k] - v) / (max(a.values) - min(a.values) or 1) for a in axes for k, v in [(a.name, now[a.name])])
+        return (row["f1"], row["precision"], -change)
+
     best = {}
     for rule in dict.fromkeys(r["rule"] for r in rows):
-        mine = [r for r in rows if r["rule"] == rule]
-        best[rule] = max(mine, key=lambda r: (r["f1"], r["precision"]))
+        best[rule] = max((r for r in rows if r["rule"] == rule), key=preference)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "sweep.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    result = SweepResult(axes, rows, best, default)
+    result = SweepResult(name, cam, axes, rows, best, default)
     plot(result, out)
     return result
-
-
-def config_change(axes: list[GridAxis], row: dict[str, Any]) -> str:
-    """The grid values of a row, written as the config keys that apply them."""
-    return ", ".join(f"{a.name}={row[a.name]:g}" for a in axes)
 
 
 def plot(result: SweepResult, out: Path) -> None:

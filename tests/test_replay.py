@@ -5,26 +5,15 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import av
 import pytest
 
+from conftest import FOOTAGE, PETS_CONFIG, ROOT, cctv
 from pipeline.assets import asset_dir
-from pipeline.config import load_config
-from pipeline.mot import evaluate_mot
+from pipeline.mot import evaluate_mot, load_tracks
 from pipeline.scoring import load_jsonl, match_events
-from pipeline.truth import events_from_mot
-
-ROOT = Path(__file__).resolve().parents[1]
-PETS_CONFIG = ROOT / "configs" / "pets09.yaml"
-FOOTAGE = asset_dir() / "footage"
-CCTV = [sys.executable, "-m", "pipeline.cli"]
-
-
-def cctv(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CCTV, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -35,18 +24,9 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-@pytest.fixture(scope="module")
-def pets_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("pets")
-    result = cctv("replay", FOOTAGE / "pets09-s2l1.avi", "--config", PETS_CONFIG, "--out", out, "--save-video")
-    assert result.returncode == 0, result.stderr
-    assert "events" in result.stdout
-    return out
-
-
-def test_pets_events_agree_with_ground_truth(pets_run: Path) -> None:
-    cfg = load_config(PETS_CONFIG).cameras["pets"]
-    truth = events_from_mot(FOOTAGE / "pets09-s2l1.gt.txt", cfg, "pets", fps=10.0)
+def test_pets_events_agree_with_ground_truth(pets_run: Path, pets_truth: Path) -> None:
+    """Measured: F1 0.887 (intrusion 0.944, crossings 0.830, loitering and crowd 1.0)."""
+    truth = load_jsonl(pets_truth)
     events = load_jsonl(pets_run / "events.jsonl")
     result = match_events(events, truth, tolerance=2.0)
     print({rule: (s.tp, s.fp, s.fn, round(s.f1, 3)) for rule, s in result.per_rule.items()})
@@ -165,10 +145,7 @@ def test_missing_model_files(tmp_path: Path, kept_output: Path) -> None:
 
 def test_pets_tracks_score_against_mot_ground_truth(pets_run: Path) -> None:
     """The replay's tracks.txt (MOTChallenge format) against PETS09's ground truth: measured 82.6 / 74.4."""
-    predictions: dict[int, list[tuple[int, float, float, float, float]]] = {}
-    for line in (pets_run / "tracks.txt").read_text().splitlines():
-        frame, track_id, x, y, w, h = (float(v) for v in line.split(",")[:6])
-        predictions.setdefault(int(frame) - 1, []).append((int(track_id), x, y, x + w, y + h))
+    predictions = load_tracks(pets_run / "tracks.txt")
     scores = evaluate_mot(FOOTAGE / "pets09-s2l1.gt.txt", predictions, frames=range(795))
     print(scores)
     assert scores.mota >= 0.80 and scores.idf1 >= 0.70 and scores.precision >= 0.9

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import pytest
 
-from conftest import FOOTAGE, PETS_CONFIG, cctv
+from conftest import PETS_CONFIG, cctv
 from pipeline.config import load_config
 from pipeline.detcache import cache_key, load
 from pipeline.errors import CctvError
 from pipeline.scoring import load_jsonl
 from pipeline.sweep import events_over_cache, override, parse_grid
-from pipeline.truth import events_from_mot
 
 
 def test_cached_detections_reproduce_the_replay_exactly(pets_run: Path) -> None:
@@ -26,13 +24,10 @@ def test_cached_detections_reproduce_the_replay_exactly(pets_run: Path) -> None:
     assert events_over_cache("pets", cam, run) == load_jsonl(pets_run / "events.jsonl")
 
 
-def test_sweep_writes_table_and_plots_and_beats_the_default(pets_run: Path, tmp_path: Path) -> None:
-    cam = load_config(PETS_CONFIG).cameras["pets"]
-    truth = tmp_path / "truth.jsonl"
-    truth.write_text("".join(json.dumps(e) + "\n" for e in events_from_mot(FOOTAGE / "pets09-s2l1.gt.txt", cam, "pets", 10.0)))
+def test_sweep_writes_table_and_plots_and_beats_the_default(pets_run: Path, pets_truth: Path, tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     grid = "person.min_score=0.3:0.5:0.1,persistence=2:3"
-    result = cctv("sweep", "--config", PETS_CONFIG, "--truth", truth, "--grid", grid, "--out", out, "--cache", pets_run / "cache")
+    result = cctv("sweep", "--config", PETS_CONFIG, "--truth", pets_truth, "--grid", grid, "--out", out, "--cache", pets_run / "cache")
     assert result.returncode == 0, result.stderr
     assert not (out / "detector-run").exists()  # the cache was used: no detector run
     rows = (out / "sweep.csv").read_text().splitlines()
