@@ -173,6 +173,7 @@ def main() -> None:
     """Entry point: any CctvError becomes `error: ...` on one line and exit status 2."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_AUTOINSTALL", "False")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # our own one-line errors say what went wrong
     try:
         app()  # standalone: usage errors are printed by typer itself, also with status 2
     except CctvError as exc:

@@ -149,3 +149,11 @@ def test_pets_tracks_score_against_mot_ground_truth(pets_run: Path) -> None:
     scores = evaluate_mot(FOOTAGE / "pets09-s2l1.gt.txt", predictions, frames=range(795))
     print(scores)
     assert scores.mota >= 0.80 and scores.idf1 >= 0.70 and scores.precision >= 0.9
+
+
+def test_unreachable_stream_and_missing_webcam(kept_output: Path) -> None:
+    line = one_error_line(cctv("replay", "rtsp://127.0.0.1:9/cam", "--config", PETS_CONFIG, "--out", kept_output))
+    assert "cannot open video rtsp://127.0.0.1:9/cam" in line
+    line = one_error_line(cctv("replay", "7", "--config", PETS_CONFIG, "--out", kept_output))
+    assert "cannot open webcam 7" in line
+    _unchanged(kept_output)
