@@ -1,0 +1,148 @@
+"""Evidence clips, snapshots and thumbnails from real PETS09 frames and hand-made event changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from conftest import FOOTAGE
+from pipeline.errors import CctvError
+from pipeline.events import Event, EventChange
+from pipeline.evidence import EvidencePaths, EvidenceRecorder
+from pipeline.frames import Frame
+from pipeline.rules import HitKind
+from pipeline.sources import open_source
+from pipeline.tracks import Box
+
+FPS = 10.0  # PETS09 container rate
+BOX: Box = (300.0, 200.0, 360.0, 330.0)
+BETTER: Box = (400.0, 150.0, 470.0, 300.0)
+
+
+@pytest.fixture(scope="module")
+def frames() -> list[Frame]:
+    with open_source(FOOTAGE / "pets09-s2l1.avi", fps=None) as src:
+        return [f for _, f in zip(range(140), src)]
+
+
+def change(
+    kind: HitKind, start: float, end: float | None, score: float, box: Box, event_id: str = "pets-000001"
+) -> EventChange:
+    event = Event(
+        id=event_id, camera="pets", rule="west-intrusion", type="intrusion", label="person", track_id=7,
+        start=start, end=end, start_frame=round(start * FPS), end_frame=None if end is None else round(end * FPS),
+        score=score, box=box, priority=1,
+    )  # fmt: skip
+    return EventChange(kind, event)
+
+
+def drive(rec: EvidenceRecorder, frames: list[Frame], changes: dict[int, list[EventChange]]) -> None:
+    """As the live loop does: push a frame, then the pipeline publishes that frame's changes."""
+    for frame in frames:
+        rec.push(frame)
+        for c in changes.get(frame.index, []):
+            rec.on_change(c)
+
+
+def clip_times(path: Path) -> tuple[list[float], str, str, float]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        times = [float(f.time) for f in container.decode(stream)]
+        return times, stream.codec_context.name, stream.codec_context.pix_fmt, float(container.duration / av.time_base)
+
+
+def top_atoms(path: Path) -> list[str]:
+    data, atoms, pos = path.read_bytes(), [], 0
+    while pos + 8 <= len(data):
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        atoms.append(data[pos + 4 : pos + 8].decode())
+        pos += size if size >= 8 else len(data)
+    return atoms
+
+
+def no_parts(out: Path) -> bool:
+    return not [p for p in out.iterdir() if p.name.endswith(".part")]
+
+
+def test_clip_snapshot_thumbnail(frames: list[Frame], tmp_path: Path) -> None:
+    done: list[EvidencePaths] = []
+    rec = EvidenceRecorder(tmp_path, pre_roll=2.0, post_roll=1.0, on_done=done.append)
+    changes = {
+        100: [change("start", 10.0, None, 0.5, BOX)],
+        110: [change("update", 10.0, None, 0.8, BETTER)],
+        112: [change("update", 10.0, None, 0.6, BOX)],  # lower score: not the best frame
+        120: [change("end", 10.0, 12.0, 0.8, BETTER)],
+    }
+    drive(rec, frames, changes)
+    assert done == [EvidencePaths.of(tmp_path, "pets-000001")] and not rec.clips
+
+    times, codec, pix_fmt, duration = clip_times(done[0].clip)
+    assert (codec, pix_fmt) == ("h264", "yuv420p")
+    # Clip time 0 is source time 8.0 (10.0 - pre-roll); the last frame is source 13.0 (12.0 + post-roll).
+    assert len(times) == 51 and times[0] == 0.0 and times[-1] == pytest.approx(5.0, abs=0.01)
+    assert duration == pytest.approx(5.1, abs=2 / FPS)
+    atoms = top_atoms(done[0].clip)
+    assert atoms.index("moov") < atoms.index("mdat")
+
+    snap = cv2.imread(str(done[0].snapshot))
+    assert snap.shape == (576, 768, 3)
+    x1, y1, x2, y2 = map(int, BETTER)
+    b, g, r = snap[(y1 + y2) // 2, x1].astype(int)
+    assert r > 180 and g < 100 and b < 100  # the alarm colour on the box's left edge
+    # The snapshot is the best-scoring update's frame (110), not the start's (100).
+    inside = (slice(y1 + 4, y2 - 4), slice(x1 + 4, x2 - 4))
+    diff = {i: np.abs(snap[inside].astype(int) - frames[i].image[inside]).mean() for i in (100, 110)}
+    assert diff[110] < 5 < diff[100]  # measured 2.9 and 20.6
+
+    thumb = cv2.imread(str(done[0].thumbnail))
+    assert thumb.shape == (240, 320, 3)
+    assert no_parts(tmp_path)
+
+
+def test_event_at_stream_start_has_short_pre_roll(frames: list[Frame], tmp_path: Path) -> None:
+    done: list[EvidencePaths] = []
+    rec = EvidenceRecorder(tmp_path, pre_roll=2.0, post_roll=0.5, on_done=done.append)
+    drive(rec, frames[:30], {3: [change("start", 0.3, None, 0.5, BOX)], 5: [change("end", 0.3, 0.5, 0.5, BOX)]})
+    times, *_ = clip_times(done[0].clip)
+    assert len(times) == 11 and times[-1] == pytest.approx(1.0, abs=0.01)  # source 0.0 to 1.0
+    assert done[0].snapshot.exists() and done[0].thumbnail.exists()
+
+
+def test_overlapping_events_and_close_mid_event(frames: list[Frame], tmp_path: Path) -> None:
+    done: list[EvidencePaths] = []
+    rec = EvidenceRecorder(tmp_path, pre_roll=1.0, post_roll=0.0, on_done=done.append)
+    changes = {
+        20: [change("start", 2.0, None, 0.5, BOX, "pets-000001")],
+        25: [change("start", 2.5, None, 0.5, BOX, "pets-000002")],
+        30: [change("end", 2.0, 3.0, 0.5, BOX, "pets-000001")],
+    }
+    drive(rec, frames[:41], changes)
+    assert [p.event_id for p in done] == ["pets-000001"]
+    rec.close()  # the stream stopped at source 4.0 with the second event still open
+    assert [p.event_id for p in done] == ["pets-000001", "pets-000002"]
+    first, _, _, _ = clip_times(done[0].clip)
+    second, _, _, _ = clip_times(done[1].clip)
+    assert len(first) == 21  # 1.0 .. 3.0 (post-roll 0: ends on the end frame)
+    assert len(second) == 26 and second[-1] == pytest.approx(2.5, abs=0.01)  # 1.5 .. 4.0
+    assert no_parts(tmp_path)
+
+
+def test_abort_leaves_nothing(frames: list[Frame], tmp_path: Path) -> None:
+    done: list[EvidencePaths] = []
+    rec = EvidenceRecorder(tmp_path, pre_roll=1.0, post_roll=1.0, on_done=done.append)
+    drive(rec, frames[:40], {20: [change("start", 2.0, None, 0.5, BOX)]})
+    rec.abort()
+    assert not done and not list(tmp_path.iterdir())
+
+
+def test_buffer_is_bounded(frames: list[Frame], tmp_path: Path) -> None:
+    rec = EvidenceRecorder(tmp_path, pre_roll=2.0, max_buffer_seconds=3.0)
+    drive(rec, frames, {})
+    assert rec.buffer[-1].pts - rec.buffer[0].pts <= 3.0 and len(rec.buffer) == 31
+    assert sum(b.jpeg.nbytes for b in rec.buffer) < 31 * frames[0].image.nbytes / 5  # JPEG, not raw
+    with pytest.raises(CctvError, match="shorter than pre_roll"):
+        EvidenceRecorder(tmp_path, pre_roll=5.0, max_buffer_seconds=2.0)
