@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # Sets up a fresh checkout: a virtual environment, the package, and the verified assets.
 #   ./setup.sh          runtime (+ evaluation plots)
-#   ./setup.sh --test   also pytest and the optional Ultralytics backend (pulls torch, ~6 GB)
+#   ./setup.sh --test   also pytest, the optional Ultralytics backend (pulls torch, ~6 GB) and a
+#                       PostgreSQL server (Debian package) that the store tests start on loopback
 set -euo pipefail
 cd "$(dirname "$0")"
 extras="eval"
-if [ "${1:-}" = "--test" ]; then extras="eval,test,ultralytics"; fi
+if [ "${1:-}" = "--test" ]; then
+  extras="eval,test,ultralytics"
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
+    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+  fi
+fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[${extras}]"

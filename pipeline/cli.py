@@ -33,11 +33,12 @@ def replay(
     out: Annotated[Path, typer.Option(help="output directory")] = Path("out"),
     save_video: Annotated[bool, typer.Option("--save-video", help="write an annotated H.264 MP4")] = False,
     cache: Annotated[Optional[Path], typer.Option(help="also keep the raw detections here, for `cctv sweep`")] = None,
+    evidence: Annotated[bool, typer.Option("--evidence", help="a clip, snapshot and thumbnail per event")] = False,
 ) -> None:
     """Replay a recorded video through one camera's pipeline; writes events.jsonl and summary.json."""
     from pipeline.replay import replay as run
 
-    result = run(video, config, camera, out, save_video, cache_dir=cache)
+    result = run(video, config, camera, out, save_video, cache_dir=cache, evidence=evidence)
     s = result.summary
     typer.echo(
         f"{s['camera']}: {s['events']} events {s['events_by_rule']} | {s['frames_processed']} frames "

@@ -23,6 +23,7 @@ from pipeline.detcache import save as save_cache
 from pipeline.detect import Detector, load_detector
 from pipeline.engine import CameraPipeline, StageClock
 from pipeline.events import Event, EventBus, EventCollector
+from pipeline.evidence import EvidenceRecorder
 from pipeline.frames import Frame
 from pipeline.mot import Prediction, write_mot
 from pipeline.record import H264Writer
@@ -66,10 +67,12 @@ def replay(
     progress: bool | None = None,
     overrides: dict[str, Any] | None = None,
     cache_dir: str | Path | None = None,
+    evidence: bool = False,
 ) -> ReplayResult:
     """Run one camera's pipeline over a whole video as fast as the machine allows.
 
-    With `cache_dir`, the raw detections are also kept there (see `detcache`) for threshold sweeps.
+    With `cache_dir`, the raw detections are also kept there (see `detcache`) for threshold sweeps;
+    with `evidence`, each event gets a clip, snapshot and thumbnail in `out_dir/evidence`.
     """
     config_path = Path(config_path)
     site = load_config(config_path)
@@ -88,6 +91,9 @@ def replay(
     with open_source(source, fps=cam.detect.fps) as src:
         out.mkdir(parents=True, exist_ok=True)
         pipe = CameraPipeline(name, cam, detector, bus, (src.width, src.height), src.fps, clock)
+        recorder = EvidenceRecorder(out / "evidence") if evidence else None
+        if recorder is not None:
+            bus.subscribe(recorder.on_change)
         writer = H264Writer(out / "annotated.mp4", src.width, src.height, cam.detect.fps or src.fps) if save_video else None
         show = sys.stderr.isatty() if progress is None else progress
         total = round(src.duration * cam.detect.fps) if cam.detect.fps and src.duration else src.frame_count
@@ -105,6 +111,10 @@ def replay(
                     batch.append(frame)
                     if len(batch) < cam.detect.pack_frames:
                         continue
+                if recorder is not None:
+                    with clock.stage("evidence"):
+                        for buffered in batch:
+                            recorder.push(buffered)
                 for result in pipe.process(batch):
                     tracks[result.frame.index] = [
                         (t.track_id, *t.box) for t in result.tracks if t.last_frame == result.frame.index
@@ -120,12 +130,17 @@ def replay(
                     break
             if last is not None:
                 pipe.close(last.pts, last.index)
+            if recorder is not None:
+                with clock.stage("evidence"):
+                    recorder.close()
             if writer is not None:
                 with clock.stage("annotate"):
                     writer.close()
         except BaseException:
             if writer is not None:
                 writer.abort()
+            if recorder is not None:
+                recorder.abort()
             raise
         finally:
             bar.close()

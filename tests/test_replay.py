@@ -109,14 +109,29 @@ def test_missing_video(kept_output: Path) -> None:
     _unchanged(kept_output)
 
 
-def test_truncated_video_replays_what_is_there(tmp_path: Path) -> None:
+def test_truncated_video_replays_what_is_there_with_evidence(tmp_path: Path) -> None:
     video = tmp_path / "truncated.avi"
     data = (FOOTAGE / "pets09-s2l1.avi").read_bytes()
     video.write_bytes(data[: len(data) // 3])
-    result = cctv("replay", video, "--config", PETS_CONFIG, "--out", tmp_path / "out")
+    out = tmp_path / "out"
+    result = cctv("replay", video, "--config", PETS_CONFIG, "--out", out, "--evidence")
     assert result.returncode == 0, result.stderr
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
     assert 100 < summary["frames_processed"] < 795
+    events = load_jsonl(out / "events.jsonl")
+    assert events
+    for event in events:  # every event has its evidence, whole: a browser-seekable clip, a snapshot, a thumbnail
+        clip = out / "evidence" / f"{event['id']}.mp4"
+        with av.open(str(clip)) as container:
+            stream = container.streams.video[0]
+            assert stream.codec_context.name == "h264"
+            seconds = container.duration / 1e6
+        # default pre-roll and post-roll of 5 s, cut short by the start and the end of the video
+        expected = min(event["end"] + 5.0, summary["media_seconds"]) - max(event["start"] - 5.0, 0.0)
+        assert seconds == pytest.approx(expected, abs=0.25), event
+        assert (out / "evidence" / f"{event['id']}.jpg").read_bytes()[:2] == b"\xff\xd8"
+        assert (out / "evidence" / f"{event['id']}.thumb.jpg").read_bytes()[:2] == b"\xff\xd8"
+    assert not list((out / "evidence").glob(".*"))
 
 
 def test_unknown_camera_and_bad_config(tmp_path: Path, kept_output: Path) -> None:

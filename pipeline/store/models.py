@@ -1,0 +1,76 @@
+"""ORM tables of the event store; the Alembic migrations create exactly these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class EventRow(Base):
+    """Everything the engine produced for one event, plus what the operator and retention did to it."""
+
+    __tablename__ = "events"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    camera: Mapped[str] = mapped_column(String(128))
+    rule: Mapped[str] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str | None] = mapped_column(String(128))
+    track_id: Mapped[int | None] = mapped_column(Integer)
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float | None] = mapped_column(Float)
+    start_frame: Mapped[int] = mapped_column(Integer)
+    end_frame: Mapped[int | None] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    box: Mapped[list[float]] = mapped_column(JSON)
+    priority: Mapped[int] = mapped_column(Integer)
+    zone: Mapped[str | None] = mapped_column(String(128))
+    line: Mapped[str | None] = mapped_column(String(128))
+    direction: Mapped[str | None] = mapped_column(String(64))
+    count: Mapped[int | None] = mapped_column(Integer)
+    entered_at: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float)  # wall clock (Unix seconds): retention ages by it
+    updated_at: Mapped[float] = mapped_column(Float)
+    review_state: Mapped[str] = mapped_column(String(32), default="unreviewed", server_default="unreviewed")
+    clip: Mapped[str | None] = mapped_column(String(512))  # evidence paths, relative to the data dir
+    snapshot: Mapped[str | None] = mapped_column(String(512))
+    thumbnail: Mapped[str | None] = mapped_column(String(512))
+
+    __table_args__ = (
+        Index("ix_events_start_id", "start", "id"),
+        Index("ix_events_camera", "camera"),
+        Index("ix_events_review_state", "review_state"),
+        Index("ix_events_created_at", "created_at"),
+    )
+
+
+class ReviewRow(Base):
+    """One operator decision on one event; the event keeps only the latest as its state."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    operator: Mapped[str] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[float] = mapped_column(Float)
+
+
+class AuditRow(Base):
+    """Who did what and when; event_id is kept as plain text so the log outlives its events."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str | None] = mapped_column(String(128))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -1,0 +1,339 @@
+"""Event store against the embedded SQLite file and a real PostgreSQL server on loopback."""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+
+from pipeline.errors import CctvError
+from pipeline.events import Event, EventBus, EventChange
+from pipeline.store import EventNotFound, EventStore, alembic_config, migrate
+from pipeline.store.models import Base
+
+Opener = Callable[[], EventStore]
+
+
+def _pg_bin() -> Path:
+    """Directory of initdb/pg_ctl: $PG_BIN, else the newest Debian install, else PATH."""
+    candidates = [
+        os.environ.get("PG_BIN", ""),
+        *sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))[::-1],
+    ]
+    on_path = shutil.which("initdb")
+    candidates.append(str(Path(on_path).parent) if on_path else "")
+    for directory in filter(None, candidates):
+        if (Path(directory) / "initdb").is_file() and (Path(directory) / "pg_ctl").is_file():
+            return Path(directory)
+    pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql, or set PG_BIN")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster (trust auth, loopback only); yields the base URL without a database.
+
+    Its directory is made with mkdtemp, not tmp_path: pytest's private temp root is closed to `postgres`.
+    """
+    bin_dir = _pg_bin()
+    root = Path(tempfile.mkdtemp(prefix="cctv-pg-"))
+    as_postgres: list[str] = []
+    if os.geteuid() == 0:  # postgres refuses to run as root
+        shutil.chown(root, "postgres", "postgres")
+        os.chmod(root, 0o700)
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+    data, log, port = root / "data", root / "log", _free_port()
+
+    def run(*cmd: object) -> None:
+        done = subprocess.run([*as_postgres, *map(str, cmd)], check=False, capture_output=True, text=True)
+        if done.returncode:
+            pytest.fail(f"{Path(str(cmd[0])).name} failed: {done.stderr.strip() or done.stdout.strip()}")
+
+    run(bin_dir / "initdb", "-D", data, "--auth=trust", "-U", "postgres")
+    run(bin_dir / "pg_ctl", "-D", data, "-l", log, "-w", "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start")
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+    finally:
+        run(bin_dir / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
+        shutil.rmtree(root)
+
+
+_db_numbers = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    """Opens (and reopens) one fresh store of the backend; every store it opened is closed at the end."""
+    data_dir = tmp_path / "data"
+    if request.param == "sqlite":
+        target: str | Path = data_dir
+    else:
+        base = request.getfixturevalue("postgres_server")
+        name = f"store_{next(_db_numbers)}"
+        admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        admin.dispose()
+        target = f"{base}/{name}"
+    opened: list[EventStore] = []
+
+    def opener() -> EventStore:
+        opened.append(EventStore.open(target, data_dir))
+        return opened[-1]
+
+    yield opener
+    for store in opened:
+        store.close()
+
+
+def make_event(n: int, **overrides: object) -> Event:
+    base = Event(
+        id=f"cam1-{n:06d}",
+        camera="cam1",
+        rule="door",
+        type="intrusion",
+        label="person",
+        track_id=n,
+        start=100.0 + n,
+        start_frame=1000 + n,
+        score=0.5,
+        box=(1.0, 2.0, 3.5, 4.25),
+        priority=2,
+    )
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+def test_apply_round_trip_keeps_every_field(open_store: Opener) -> None:
+    store = open_store()
+    bus = EventBus()
+    bus.subscribe(store.apply)
+    started = make_event(1, zone="lobby", line="gate", direction="in", count=3, entered_at=99.5)
+    bus.publish(EventChange("start", started))
+    first = store.get(started.id)
+    assert first.event == started and first.review_state == "unreviewed"
+    bus.publish(EventChange("update", replace(started, score=0.9, box=(0.0, 0.5, 8.0, 9.0))))
+    ended = replace(started, score=0.9, box=(0.0, 0.5, 8.0, 9.0), end=130.25, end_frame=1300)
+    bus.publish(EventChange("end", ended))
+    stored = store.get(started.id)
+    assert stored.event == ended
+    assert stored.created_at == first.created_at and stored.updated_at >= first.updated_at
+    assert (stored.clip, stored.snapshot, stored.thumbnail) == (None, None, None)
+
+
+def test_query_filters(open_store: Opener) -> None:
+    store = open_store()
+    events = [
+        make_event(1),
+        make_event(2, camera="cam2", id="cam2-000001"),
+        make_event(3, rule="fence", type="loitering", label="car", score=0.95),
+        make_event(4, start=500.0),
+    ]
+    for e in events:
+        store.apply(EventChange("start", e))
+    store.review("cam1-000001", "escalate", "ann")
+
+    def ids(**filters: object) -> list[str]:
+        items, _ = store.query(**filters)  # type: ignore[arg-type]
+        return [s.event.id for s in items]
+
+    assert ids() == ["cam1-000004", "cam1-000003", "cam2-000001", "cam1-000001"]
+    assert ids(camera="cam2") == ["cam2-000001"]
+    assert ids(rule="fence") == ids(type="loitering") == ids(label="car") == ids(min_score=0.9) == ["cam1-000003"]
+    assert ids(review_state="escalated") == ["cam1-000001"]
+    assert ids(since=102.0, until=200.0) == ["cam1-000003", "cam2-000001"]
+    assert ids(camera="cam1", until=103.0) == ["cam1-000001"]
+    with pytest.raises(CctvError, match="review state"):
+        store.query(review_state="done")
+
+
+def test_cursor_pagination_returns_each_event_once_in_order(open_store: Opener) -> None:
+    store = open_store()
+    for n in range(25):  # ties on start exercise the id tie-break across page boundaries
+        store.apply(EventChange("start", make_event(n, start=float(n // 3))))
+    seen: list[tuple[float, str]] = []
+    cursor = None
+    while True:
+        items, cursor = store.query(limit=4, cursor=cursor)
+        seen += [(s.event.start, s.event.id) for s in items]
+        if cursor is None:
+            break
+    assert len(seen) == 25 == len(set(seen))
+    assert seen == sorted(seen, key=lambda k: (-k[0], k[1]))
+    with pytest.raises(CctvError, match="bad cursor"):
+        store.query(cursor="not-a-cursor")
+
+
+def test_reviews_state_and_audit_log(open_store: Opener) -> None:
+    store = open_store()
+    store.apply(EventChange("start", make_event(1)))
+    store.review("cam1-000001", "acknowledge", "ann", "seen it")
+    assert store.get("cam1-000001").review_state == "acknowledged"
+    store.review("cam1-000001", "false_positive", "bob")
+    assert store.get("cam1-000001").review_state == "false_positive"
+    store.review("cam1-000001", "reopen", "ann")
+    assert store.get("cam1-000001").review_state == "unreviewed"
+    history = store.reviews("cam1-000001")
+    assert [(r.action, r.operator, r.note) for r in history] == [
+        ("acknowledge", "ann", "seen it"),
+        ("false_positive", "bob", None),
+        ("reopen", "ann", None),
+    ]
+    with pytest.raises(EventNotFound, match="no event 'nope'"):
+        store.review("nope", "acknowledge", "ann")
+    with pytest.raises(EventNotFound):
+        store.get("nope")
+    with pytest.raises(CctvError, match="unknown review action 'delete'"):
+        store.review("cam1-000001", "delete", "ann")
+    store.audit("ann", "export", "cam1-000001", {"format": "mp4"})
+    entries, cursor = store.audit_log(limit=2)
+    assert [(e.actor, e.action, e.event_id, e.detail) for e in entries] == [
+        ("ann", "export", "cam1-000001", {"format": "mp4"}),
+        ("ann", "review.reopen", "cam1-000001", {"note": None}),
+    ]
+    rest, last = store.audit_log(limit=10, cursor=cursor)
+    assert [e.action for e in rest] == ["review.false_positive", "review.acknowledge"] and last is None
+
+
+def test_reopen_keeps_events_and_reviews(open_store: Opener) -> None:
+    store = open_store()
+    store.apply(EventChange("start", make_event(1)))
+    store.review("cam1-000001", "escalate", "ann", "call guard")
+    store.close()
+    again = open_store()
+    assert again.get("cam1-000001").review_state == "escalated"
+    assert [r.note for r in again.reviews("cam1-000001")] == ["call guard"]
+
+
+def test_open_creates_schema_at_head_and_sqlite_pragmas(open_store: Opener) -> None:
+    store = open_store()
+    inspector = inspect(store.engine)
+    assert {"events", "reviews", "audit_log", "alembic_version"} <= set(inspector.get_table_names())
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        if store.engine.dialect.name == "sqlite":
+            assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
+    migrate(store.engine)  # at head already: a no-op
+
+
+def test_migrations_match_the_models(open_store: Opener) -> None:
+    store = open_store()
+    with store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_open_upgrades_an_older_database(open_store: Opener) -> None:
+    store = open_store()
+    with store.engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "base")
+    assert "events" not in inspect(store.engine).get_table_names()
+    store.close()
+    store = open_store()
+    store.apply(EventChange("start", make_event(1)))
+    assert store.get("cam1-000001").event == make_event(1)
+
+
+def test_bad_target_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(CctvError, match="needs a data dir"):
+        EventStore.open("postgresql+psycopg://u@127.0.0.1:1/x")
+    with pytest.raises(CctvError, match="cannot open event database"):
+        EventStore.open(f"postgresql+psycopg://u@127.0.0.1:{_free_port()}/x", tmp_path)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _with_clips(store: EventStore, sizes: list[int], snapshots: bool = False) -> list[Path]:
+    """One event per size, each a day newer than the last, with a clip of that many bytes."""
+    clips = []
+    for n, size in enumerate(sizes):
+        store.clock.now += 86400  # type: ignore[attr-defined]
+        store.apply(EventChange("start", make_event(n)))
+        clip = store.data_dir / "evidence" / f"{n}.mp4"
+        clip.parent.mkdir(parents=True, exist_ok=True)
+        clip.write_bytes(b"x" * size)
+        snapshot = f"evidence/{n}.jpg"
+        if snapshots:
+            (store.data_dir / snapshot).write_bytes(b"j")
+        store.set_evidence(make_event(n).id, clip=f"evidence/{n}.mp4", snapshot=snapshot if snapshots else None)
+        clips.append(clip)
+    return clips
+
+
+def _assert_consistent(store: EventStore) -> None:
+    """Every stored path names an existing file and every evidence file is named by a row."""
+    items, _ = store.query(limit=1000)
+    named = {store.data_dir / p for s in items for p in (s.clip, s.snapshot, s.thumbnail) if p}
+    assert all(p.is_file() for p in named)
+    assert {p for p in (store.data_dir / "evidence").rglob("*") if p.is_file()} == named
+
+
+def test_retention_by_age_and_byte_budget_removes_oldest_first(open_store: Opener) -> None:
+    store = open_store()
+    store.clock = Clock()
+    clips = _with_clips(store, [100, 200, 300, 400], snapshots=True)
+    deleted = store.retain(max_age_seconds=86400 * 2.5)  # ages 3, 2, 1, 0 days: only event 0 is too old
+    assert deleted == ["evidence/0.mp4", "evidence/0.jpg"]
+    assert not clips[0].exists() and store.get("cam1-000000").clip is None
+    assert store.get("cam1-000000").event == make_event(0)  # the event itself is kept
+    _assert_consistent(store)
+    assert store.retain(max_clip_bytes=600) == ["evidence/1.mp4", "evidence/2.mp4"]  # 900 -> 700 -> 400
+    assert [c.exists() for c in clips] == [False, False, False, True]
+    assert store.get("cam1-000001").snapshot == "evidence/1.jpg"  # the budget is for clips only
+    _assert_consistent(store)
+    assert store.retain(max_clip_bytes=400) == []
+    entries, _ = store.audit_log()
+    assert entries[0].action == "retain" and entries[0].detail == {"deleted": ["evidence/1.mp4", "evidence/2.mp4"]}
+
+
+def test_reconcile_after_crash(open_store: Opener) -> None:
+    store = open_store()
+    store.clock = Clock()
+    clips = _with_clips(store, [10, 20])
+    clips[1].unlink()  # crash after the unlink, before the row was cleared
+    orphan = store.data_dir / "evidence" / "cam1" / "lost.mp4"  # crash after the row was cleared, before the unlink
+    orphan.parent.mkdir()
+    orphan.write_bytes(b"o")
+    os.utime(orphan, (0, 0))
+    recording = store.data_dir / "evidence" / "recording.mp4"  # being written, its path not stored yet
+    recording.write_bytes(b"r")
+    store.close()
+    store = open_store()  # open reconciles
+    assert not orphan.exists() and recording.exists() and clips[0].exists()
+    assert store.get("cam1-000001").clip is None and store.get("cam1-000000").clip == "evidence/0.mp4"
+    os.utime(recording, (0, 0))
+    assert store.reconcile() == ([], ["evidence/recording.mp4"])
+    _assert_consistent(store)
+
+
+def test_evidence_paths_must_stay_in_evidence_dir(open_store: Opener) -> None:
+    store = open_store()
+    store.apply(EventChange("start", make_event(1)))
+    for bad in ["/etc/passwd", "evidence/../events.db", "clips/a.mp4"]:
+        with pytest.raises(CctvError, match="must be relative to the data dir"):
+            store.set_evidence("cam1-000001", clip=bad)
+    with pytest.raises(EventNotFound):
+        store.set_evidence("nope", clip="evidence/a.mp4")
