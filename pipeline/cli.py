@@ -72,7 +72,8 @@ def sweep(
     tolerance: Annotated[float, typer.Option(help="seconds between alarm and true start")] = 2.0,
 ) -> None:
     """Replay tracking and rules over cached detections for every grid point; table, plots, best settings."""
-    from pipeline.sweep import config_change, sweep as run
+    from pipeline.sweep import config_change
+    from pipeline.sweep import sweep as run
 
     result = run(config, truth, grid, camera, out, cache, tolerance)
     default = result.default
@@ -123,7 +124,13 @@ def eval_events(
     details: Annotated[bool, typer.Option("--details", help="list every match, false alarm and miss")] = False,
 ) -> None:
     """Score alarms against ground-truth events: TP, FP, misses, precision, recall, F1 and delays per rule."""
-    from pipeline.evaluate import evaluate_files, format_details, format_scores, report, write_json
+    from pipeline.evaluate import (
+        evaluate_files,
+        format_details,
+        format_scores,
+        report,
+        write_json,
+    )
 
     result = evaluate_files(events, truth, tolerance)
     path = out or events.parent / "eval.json"
@@ -144,7 +151,8 @@ def truth_from_mot(
     out: Annotated[Path, typer.Option(help="truth events (JSON lines)")] = Path("truth.jsonl"),
 ) -> None:
     """Derive ground-truth events for every rule of a camera by running its rules over MOT ground-truth tracks."""
-    from pipeline.evaluate import truth_from_mot as derive, write_jsonl
+    from pipeline.evaluate import truth_from_mot as derive
+    from pipeline.evaluate import write_jsonl
 
     truth = derive(mot, config, camera, fps)
     write_jsonl(out, truth.events)

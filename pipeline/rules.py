@@ -15,7 +15,14 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from pipeline.config import CameraConfig, CrowdingRule, IntrusionRule, LineCrossingRule, LoiteringRule, RuleBase
+from pipeline.config import (
+    CameraConfig,
+    CrowdingRule,
+    IntrusionRule,
+    LineCrossingRule,
+    LoiteringRule,
+    RuleBase,
+)
 from pipeline.geometry import Point, in_polygon, polygon_array, segments_intersect, side
 from pipeline.tracks import Box, Track
 

@@ -20,9 +20,9 @@ from pipeline.config import CameraConfig, load_config
 from pipeline.detcache import CachedRun, cache_key, load
 from pipeline.engine import Analysis, StageClock
 from pipeline.errors import CctvError
+from pipeline.evaluate import load_events
 from pipeline.events import EventBus, EventCollector
 from pipeline.replay import deep_update, replay, resolve
-from pipeline.evaluate import load_events
 from pipeline.scoring import Score, match_events
 
 Point = dict[str, float]

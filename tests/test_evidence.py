@@ -8,8 +8,8 @@ import av
 import cv2
 import numpy as np
 import pytest
-
 from conftest import FOOTAGE
+
 from pipeline.errors import CctvError
 from pipeline.events import Event, EventChange
 from pipeline.evidence import EvidencePaths, EvidenceRecorder

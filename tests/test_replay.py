@@ -9,8 +9,8 @@ from pathlib import Path
 
 import av
 import pytest
-
 from conftest import FOOTAGE, PETS_CONFIG, ROOT, cctv
+
 from pipeline.assets import asset_dir
 from pipeline.mot import evaluate_mot, load_tracks
 from pipeline.scoring import load_jsonl, match_events

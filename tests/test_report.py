@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from conftest import cctv
+
 from pipeline.scoring import load_jsonl, match_events
 
 

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import PETS_CONFIG, cctv
+
 from pipeline.config import load_config
 from pipeline.detcache import cache_key, load
 from pipeline.errors import CctvError

@@ -13,10 +13,10 @@ import cv2
 import supervision as sv
 
 from pipeline.config import ModelConfig
-from pipeline.detect.base import Detector, model_file
+from pipeline.detect.base import DetectOptions, Detector, model_file
 from pipeline.errors import CctvError
 
-__all__ = ["Detector", "detect_image", "format_detections", "load_detector"]
+__all__ = ["DetectOptions", "Detector", "detect_image", "format_detections", "load_detector"]
 
 
 def load_detector(
@@ -29,24 +29,18 @@ def load_detector(
     path = Path(model_cfg.path)
     if not path.exists():
         raise CctvError(f"model not found: {path} (run `cctv assets` to fetch the models)")
-    common = dict(
-        device=model_cfg.device,
-        classes=classes,
-        thresholds=thresholds or {},
-        default_threshold=default_threshold,
-        iou=model_cfg.iou,
-    )
+    options = DetectOptions(classes, thresholds or {}, default_threshold, model_cfg.iou)
     if model_cfg.backend == "openvino":
         from pipeline.detect.openvino import OpenVinoDetector
 
-        return OpenVinoDetector(model_file(path, ".xml", "openvino"), **common)
+        return OpenVinoDetector(model_file(path, ".xml", "openvino"), options, device=model_cfg.device)
     if model_cfg.backend == "onnx":
         from pipeline.detect.onnx import OnnxDetector
 
-        return OnnxDetector(model_file(path, ".onnx", "onnx"), **common)
+        return OnnxDetector(model_file(path, ".onnx", "onnx"), options, device=model_cfg.device)
     from pipeline.detect.ultralytics import UltralyticsDetector
 
-    return UltralyticsDetector(path, **common)
+    return UltralyticsDetector(path, options, device=model_cfg.device)
 
 
 def detect_image(

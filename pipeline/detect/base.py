@@ -12,7 +12,7 @@ import ast
 import difflib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +121,16 @@ def decode(raw: np.ndarray, names: Mapping[int, str], thresholds: ClassThreshold
     return make_detections(xyxy[kept], best[kept], class_ids[kept], names)
 
 
+@dataclass(frozen=True)
+class DetectOptions:
+    """What every backend is asked: which classes, from which score, with which NMS overlap."""
+
+    classes: Sequence[str] | None = None  # None: every class the model knows
+    thresholds: Mapping[str, float] = field(default_factory=dict)  # class name -> minimum score
+    default_threshold: float = 0.25
+    iou: float = 0.5
+
+
 class Detector(ABC):
     """Finds objects in a BGR frame, on the whole frame or only in given regions.
 
@@ -131,19 +141,11 @@ class Detector(ABC):
     names: dict[int, str]
     input_size: Size  # model input width, height
 
-    def __init__(
-        self,
-        names: Mapping[int, str],
-        input_size: Size,
-        classes: Sequence[str] | None,
-        thresholds: Mapping[str, float],
-        default_threshold: float,
-        iou: float,
-    ) -> None:
+    def __init__(self, names: Mapping[int, str], input_size: Size, options: DetectOptions) -> None:
         self.names = dict(names)
         self.input_size = input_size
-        self.iou = iou
-        self.thresholds = ClassThresholds.build(self.names, classes, thresholds, default_threshold)
+        self.iou = options.iou
+        self.thresholds = ClassThresholds.build(self.names, options.classes, options.thresholds, options.default_threshold)
         self.inferences = 0
 
     def detect(self, image_bgr: np.ndarray, regions: Sequence[Box] | None = None) -> sv.Detections:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from pipeline.detect.base import (
+    DetectOptions,
     YoloDetector,
     check_outputs,
     export_metadata,
@@ -25,12 +25,9 @@ class OnnxDetector(YoloDetector):
     def __init__(
         self,
         path: Path,
+        options: DetectOptions | None = None,
         *,
         device: str = "CPU",
-        classes: Sequence[str] | None = None,
-        thresholds: Mapping[str, float] | None = None,
-        default_threshold: float = 0.25,
-        iou: float = 0.5,
     ) -> None:
         if device.upper() != "CPU":
             raise CctvError(f"the onnx backend runs on the CPU only, not {device!r}: use the openvino backend")
@@ -47,7 +44,7 @@ class OnnxDetector(YoloDetector):
         names = metadata_names(meta, path)
         check_outputs(self.session.get_outputs()[0].shape[1], names, path)
         self.input_name = model_input.name
-        super().__init__(names, input_size, classes, thresholds or {}, default_threshold, iou)
+        super().__init__(names, input_size, options or DetectOptions())
 
     def _infer(self, blob: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: blob})[0]

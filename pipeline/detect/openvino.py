@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import openvino as ov
 
 from pipeline.detect.base import (
+    DetectOptions,
     YoloDetector,
     check_outputs,
     export_metadata,
@@ -28,13 +28,10 @@ class OpenVinoDetector(YoloDetector):
     def __init__(
         self,
         xml: Path,
+        options: DetectOptions | None = None,
         *,
         device: str = "CPU",
         hint: str = "LATENCY",
-        classes: Sequence[str] | None = None,
-        thresholds: Mapping[str, float] | None = None,
-        default_threshold: float = 0.25,
-        iou: float = 0.5,
     ) -> None:
         meta = export_metadata(xml.parent)
         names = metadata_names(meta, xml)
@@ -50,7 +47,7 @@ class OpenVinoDetector(YoloDetector):
         channels = model.output(0).get_partial_shape()[1]
         check_outputs(channels.get_length() if channels.is_static else None, names, xml)
         # Check the class names before the (seconds-long) compilation.
-        super().__init__(names, (width, height), classes, thresholds or {}, default_threshold, iou)
+        super().__init__(names, (width, height), options or DetectOptions())
         try:
             self.compiled = core.compile_model(model, device, {"PERFORMANCE_HINT": hint})
         except RuntimeError as exc:

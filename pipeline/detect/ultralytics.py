@@ -8,7 +8,6 @@ not pip-install missing requirements.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import supervision as sv
 
 from pipeline.detect.base import (
     MAX_DETECTIONS,
+    DetectOptions,
     Detector,
     export_metadata,
     load_failure,
@@ -32,12 +32,9 @@ class UltralyticsDetector(Detector):
     def __init__(
         self,
         path: Path,
+        options: DetectOptions | None = None,
         *,
         device: str = "CPU",
-        classes: Sequence[str] | None = None,
-        thresholds: Mapping[str, float] | None = None,
-        default_threshold: float = 0.25,
-        iou: float = 0.5,
     ) -> None:
         os.environ.setdefault("YOLO_OFFLINE", "1")
         os.environ.setdefault("YOLO_AUTOINSTALL", "False")
@@ -57,7 +54,7 @@ class UltralyticsDetector(Detector):
             self.model.predict(blank, imgsz=(height, width), device=self.device, verbose=False)
         except Exception as exc:  # Ultralytics raises bare Exception/TypeError/RuntimeError by format
             raise load_failure(path, "Ultralytics", exc) from None
-        super().__init__(self.model.names, input_size, classes, thresholds or {}, default_threshold, iou)
+        super().__init__(self.model.names, input_size, options or DetectOptions())
 
     def _detect_canvas(self, canvas_bgr: np.ndarray) -> sv.Detections:
         result = self.model.predict(
