@@ -17,11 +17,12 @@ from typing import Any
 from tqdm import tqdm
 
 from pipeline.annotate import annotate
-from pipeline.config import CameraConfig, SiteConfig, load_config
+from pipeline.config import CameraConfig, ModelConfig, load_config
 from pipeline.detcache import CachedFrame, CachedRun, cache_key
 from pipeline.detcache import save as save_cache
 from pipeline.detect import Detector, load_detector
 from pipeline.engine import CameraPipeline, StageClock
+from pipeline.errors import CctvError
 from pipeline.events import Event, EventBus, EventCollector
 from pipeline.evidence import EvidenceRecorder
 from pipeline.frames import Frame
@@ -41,9 +42,9 @@ def resolve(path: str, config_path: Path) -> str:
     return str(p)
 
 
-def camera_detector(site: SiteConfig, cam: CameraConfig, config_path: Path) -> Detector:
+def camera_detector(model: ModelConfig, cam: CameraConfig) -> Detector:
+    """The detector for one camera: its tracked classes, down to the lowest score any stage needs."""
     objects = cam.objects
-    model = site.model.model_copy(update={"path": resolve(site.model.path, config_path)})
     thresholds = {label: min(cam.detect.min_score, objects.filter_for(label).min_score) for label in objects.track}
     return load_detector(model, objects.track, thresholds, cam.detect.min_score)
 
@@ -80,10 +81,12 @@ def replay(
     if overrides:
         cam = CameraConfig.model_validate(deep_update(cam.model_dump(), overrides))
     source = video if video is not None else resolve(str(cam.source), config_path)
+    if cache_dir is not None and not Path(str(source)).is_file():
+        raise CctvError(f"--cache needs a video file, not {source!r}: detections are keyed by the file's checksum")
     out = Path(out_dir)
     wall0 = time.perf_counter()
-    detector = camera_detector(site, cam, config_path)
-    model_path = resolve(site.model.path, config_path)
+    model = site.model.model_copy(update={"path": resolve(site.model.path, config_path)})
+    detector = camera_detector(model, cam)
     clock = StageClock()
     bus = EventBus()
     collector = EventCollector()
@@ -119,7 +122,8 @@ def replay(
                     tracks[result.frame.index] = [
                         (t.track_id, *t.box) for t in result.tracks if t.last_frame == result.frame.index
                     ]
-                    cached.append(CachedFrame(result.frame.index, result.frame.pts, result.detections))
+                    if cache_dir is not None:
+                        cached.append(CachedFrame(result.frame.index, result.frame.pts, result.detections))
                     if writer is not None:
                         with clock.stage("annotate"):
                             writer.write(annotate(result, cam), result.frame.pts)
@@ -171,7 +175,7 @@ def replay(
             f.write(json.dumps(event.to_dict()) + "\n")
     write_mot(out / "tracks.txt", tracks)
     if cache_dir is not None:
-        save_cache(Path(cache_dir) / f"{cache_key(source, model_path, cam)}.npz", CachedRun(src.fps, cached))
+        save_cache(Path(cache_dir) / f"{cache_key(source, model.path, cam)}.npz", CachedRun(src.fps, cached))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return ReplayResult(events, summary)
 

@@ -25,7 +25,8 @@ class TrackStage:
         self.frame_rate = frame_rate
         self.filters: dict[str, ObjectFilter] = {label: cfg.objects.filter_for(label) for label in cfg.objects.track}
         self.trackers: dict[str, ByteTrackTracker] = {}
-        self.ids: dict[tuple[str, int], int] = {}  # (label, tracker's own id) -> our global id
+        self.ids: dict[tuple[str, int], int] = {}  # (label, tracker's own id) -> our id, while alive
+        self.last_id = 0
         self.alive: dict[int, Track] = {}
         self.qualified_hits: dict[int, int] = {}  # detections at or above the class's min_score
         self.confident: dict[int, tuple[Box, float]] = {}  # last box and score at or above min_score
@@ -55,7 +56,10 @@ class TrackStage:
         return self.carry(t)
 
     def _sighting(self, label: str, local_id: int, box: np.ndarray, score: float, t: float, frame: int) -> None:
-        track_id = self.ids.setdefault((label, local_id), len(self.ids) + 1)
+        if (label, local_id) not in self.ids:
+            self.last_id += 1
+            self.ids[(label, local_id)] = self.last_id
+        track_id = self.ids[(label, local_id)]
         xyxy = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
         track = self.alive.get(track_id)
         if track is None:
@@ -72,6 +76,7 @@ class TrackStage:
         lost = [tid for tid, tr in self.alive.items() if t - tr.last_seen > self.cfg.tracker.lost_seconds]
         for tid in lost:
             del self.alive[tid]
+            self.ids = {key: value for key, value in self.ids.items() if value != tid}
             self.qualified_hits.pop(tid, None)
             self.confident.pop(tid, None)
         return list(self.alive.values())
