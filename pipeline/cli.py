@@ -178,6 +178,25 @@ def eval_mot(
         typer.echo(f"-> {out}")
 
 
+token_app = typer.Typer(no_args_is_help=True, help="API tokens for the HTTP API (stored hashed).")
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="viewer (read), operator (also review) or admin (also audit, tokens)")],
+    name: Annotated[str, typer.Option(help="who holds the token; recorded in the audit log")],
+    data: Annotated[Path, typer.Option(help="data directory (SQLite events.db and evidence)")] = Path("data"),
+    db: Annotated[Optional[str], typer.Option(help="database URL instead of SQLite, e.g. postgresql+psycopg://...")] = None,
+    expires_days: Annotated[Optional[float], typer.Option(help="days until the token stops working")] = None,
+) -> None:
+    """Create a token and print it once; only its hash is kept."""
+    from pipeline.store import EventStore
+
+    with EventStore.open(db or data, data_dir=data) as store:
+        typer.echo(store.create_token(name, role, expires_in=expires_days * 86400 if expires_days else None))
+
+
 def main() -> None:
     """Entry point: any CctvError becomes `error: ...` on one line and exit status 2."""
     os.environ.setdefault("YOLO_OFFLINE", "1")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
@@ -26,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.errors import CctvError
 from pipeline.events import Event, EventChange
-from pipeline.store.models import AuditRow, EventRow, ReviewRow
+from pipeline.store.models import AuditRow, EventRow, ReviewRow, TokenRow
 
 ReviewState = Literal["unreviewed", "acknowledged", "false_positive", "escalated"]
 ACTIONS: dict[str, ReviewState] = {  # review action -> the state it leaves the event in
@@ -35,6 +37,8 @@ ACTIONS: dict[str, ReviewState] = {  # review action -> the state it leaves the 
     "escalate": "escalated",
     "reopen": "unreviewed",
 }
+Role = Literal["viewer", "operator", "admin"]
+ROLES: tuple[Role, ...] = ("viewer", "operator", "admin")  # each role may do what the ones before it may
 EVIDENCE = ("clip", "snapshot", "thumbnail")
 EVIDENCE_DIR = "evidence"
 EVENT_FIELDS = tuple(f.name for f in fields(Event))
@@ -103,6 +107,10 @@ def _decode_cursor(cursor: str, arity: int) -> list[Any]:
 def _check_limit(limit: int) -> None:
     if not 1 <= limit <= MAX_LIMIT:
         raise CctvError(f"limit must be 1..{MAX_LIMIT}, got {limit}")
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -292,6 +300,39 @@ class EventStore:
             rows = session.scalars(stmt).all()
         items = [AuditEntry(r.id, r.at, r.actor, r.action, r.event_id, r.detail) for r in rows[:limit]]
         return items, _encode_cursor([items[-1].id]) if len(rows) > limit else None
+
+    # -- API tokens -------------------------------------------------------------------------------
+
+    def create_token(self, name: str, role: str, expires_in: float | None = None) -> str:
+        """Issue a bearer token; the plain token is returned once and only its hash is stored."""
+        if role not in ROLES:
+            raise CctvError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+        token = secrets.token_urlsafe(32)
+        now = self.clock()
+        expires_at = None if expires_in is None else now + expires_in
+        with self._sessions.begin() as session:
+            row = TokenRow(token_hash=_token_hash(token), name=name, role=role, created_at=now, expires_at=expires_at)
+            session.add(row)
+            self._audit(session, "tokens", "token.create", None, {"name": name, "role": role, "expires_at": expires_at})
+        return token
+
+    def verify_token(self, token: str) -> tuple[str, Role] | None:
+        """(name, role) of a live token; None for an unknown, revoked or expired one."""
+        with self._sessions() as session:
+            row = session.scalar(select(TokenRow).where(TokenRow.token_hash == _token_hash(token)))
+        if row is None or row.revoked or (row.expires_at is not None and row.expires_at <= self.clock()):
+            return None
+        return row.name, cast(Role, row.role)
+
+    def revoke_tokens(self, name: str) -> int:
+        """Revoke every token issued under `name`; returns how many were live."""
+        with self._sessions.begin() as session:
+            rows = session.scalars(select(TokenRow).where(TokenRow.name == name, TokenRow.revoked.is_(False))).all()
+            for row in rows:
+                row.revoked = True
+            if rows:
+                self._audit(session, "tokens", "token.revoke", None, {"name": name, "count": len(rows)})
+            return len(rows)
 
     # -- evidence and retention -------------------------------------------------------------------
 

@@ -1,0 +1,126 @@
+"""Pydantic models that are the API's contract (and its OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from pipeline.store.service import MAX_LIMIT, AuditEntry, ReviewState, StoredEvent
+
+ReviewAction = Literal["acknowledge", "false_positive", "escalate"]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Error(BaseModel):
+    detail: str
+
+
+class Page(BaseModel):
+    """Keyset pagination query parameters shared by every list endpoint."""
+
+    limit: int = Field(default=50, ge=1, le=MAX_LIMIT)
+    cursor: str | None = Field(default=None, description="the `next_cursor` of the previous page")
+
+
+class EventFilter(Page):
+    """Query parameters of GET /api/events; every given filter must match."""
+
+    camera: str | None = None
+    rule: str | None = None
+    type: str | None = None
+    label: str | None = None
+    review_state: ReviewState | None = None
+    since: float | None = Field(default=None, description="events starting at or after (stream seconds)")
+    until: float | None = Field(default=None, description="events starting before (stream seconds)")
+    min_score: float | None = None
+
+
+class EventOut(BaseModel):
+    """One event as the engine produced it, its review state and where to fetch its evidence."""
+
+    id: str
+    camera: str
+    rule: str
+    type: str
+    label: str | None
+    track_id: int | None
+    start: float
+    end: float | None
+    start_frame: int
+    end_frame: int | None
+    score: float
+    box: list[float]
+    priority: int
+    zone: str | None
+    line: str | None
+    direction: str | None
+    count: int | None
+    entered_at: float | None
+    created_at: float
+    updated_at: float
+    review_state: ReviewState
+    clip_url: str | None = Field(description="GET it for the MP4 clip; null when there is none (yet, or retained away)")
+    snapshot_url: str | None
+    thumbnail_url: str | None
+
+    @classmethod
+    def of(cls, stored: StoredEvent) -> EventOut:
+        base = f"/api/events/{stored.event.id}"
+        return cls(
+            **stored.event.to_dict(),
+            created_at=stored.created_at,
+            updated_at=stored.updated_at,
+            review_state=stored.review_state,
+            clip_url=f"{base}/clip.mp4" if stored.clip else None,
+            snapshot_url=f"{base}/snapshot.jpg" if stored.snapshot else None,
+            thumbnail_url=f"{base}/thumbnail.jpg" if stored.thumbnail else None,
+        )
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+
+
+class ReviewIn(BaseModel):
+    action: ReviewAction
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class ReviewOut(BaseModel):
+    id: int
+    event_id: str
+    action: str
+    operator: str
+    note: str | None
+    at: float
+    review_state: ReviewState
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: float
+    actor: str
+    action: str
+    event_id: str | None
+    detail: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditOut:
+        return cls(
+            id=entry.id,
+            at=entry.at,
+            actor=entry.actor,
+            action=entry.action,
+            event_id=entry.event_id,
+            detail=entry.detail,
+        )
+
+
+class AuditPage(BaseModel):
+    items: list[AuditOut]
+    next_cursor: str | None
