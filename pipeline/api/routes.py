@@ -95,4 +95,4 @@ def review_event(store: Store, who: Operator, event_id: str, body: ReviewIn) -> 
 @router.get("/audit", responses=AUTH_ERRORS)
 def audit_log(store: Store, _: Admin, page: Annotated[Page, Query()]) -> AuditPage:
     items, next_cursor = store.audit_log(page.limit, page.cursor)
-    return AuditPage(items=[AuditOut.of(e) for e in items], next_cursor=next_cursor)
+    return AuditPage(items=[AuditOut.model_validate(e) for e in items], next_cursor=next_cursor)

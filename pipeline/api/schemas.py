@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.store.service import MAX_LIMIT, AuditEntry, ReviewState, StoredEvent
+from pipeline.store.service import MAX_LIMIT, ReviewState, StoredEvent
 
 ReviewAction = Literal["acknowledge", "false_positive", "escalate"]
 
@@ -102,23 +102,14 @@ class ReviewOut(BaseModel):
 
 
 class AuditOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built straight from the store's AuditEntry
+
     id: int
     at: float
     actor: str
     action: str
     event_id: str | None
     detail: dict[str, Any] | None
-
-    @classmethod
-    def of(cls, entry: AuditEntry) -> AuditOut:
-        return cls(
-            id=entry.id,
-            at=entry.at,
-            actor=entry.actor,
-            action=entry.action,
-            event_id=entry.event_id,
-            detail=entry.detail,
-        )
 
 
 class AuditPage(BaseModel):
