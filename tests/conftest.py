@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -38,10 +37,11 @@ def pets_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def pets_truth(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Ground-truth events for the example config, derived from PETS09's MOT ground truth."""
     from pipeline.config import load_config
+    from pipeline.evaluate import write_jsonl
     from pipeline.truth import events_from_mot
 
     cam = load_config(PETS_CONFIG).cameras["pets"]
     events = events_from_mot(FOOTAGE / "pets09-s2l1.gt.txt", cam, "pets", 10.0)
     path = tmp_path_factory.mktemp("truth") / "truth.jsonl"
-    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    write_jsonl(path, events)
     return path

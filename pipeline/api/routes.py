@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, status
@@ -86,10 +87,7 @@ for filename, (kind, media_type) in EVIDENCE_FILES.items():
 def review_event(store: Store, who: Operator, event_id: str, body: ReviewIn) -> ReviewOut:
     """Record an operator decision; the operator is the token's name, never a field the client sets."""
     review = store.review(event_id, body.action, who.name, body.note)
-    return ReviewOut(
-        id=review.id, event_id=event_id, action=review.action, operator=review.operator, note=review.note,
-        at=review.at, review_state=ACTIONS[review.action],
-    )  # fmt: skip
+    return ReviewOut.model_validate({**asdict(review), "review_state": ACTIONS[review.action]})
 
 
 @router.get("/audit", responses=AUTH_ERRORS)
