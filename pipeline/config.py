@@ -6,6 +6,7 @@ A wrong key or value becomes one line naming the file, the path inside it and th
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Annotated, Literal, Union
 
 import yaml
@@ -166,8 +167,56 @@ class CameraConfig(Strict):
         return self
 
 
+class EvidenceConfig(Strict):
+    pre_roll: float = Field(5.0, ge=0, description="seconds of video kept before an event starts")
+    post_roll: float = Field(5.0, ge=0, description="seconds recorded after an event ends")
+
+
+class RetentionConfig(Strict):
+    """Evidence is deleted oldest event first; event rows, reviews and the audit log are kept."""
+
+    max_age_days: float | None = Field(30, gt=0, description="delete evidence older than this")
+    max_clip_gb: float | None = Field(None, gt=0, description="keep clips under this total size")
+    interval_minutes: float = Field(10, gt=0, description="how often retention runs")
+
+
+class MqttConfig(Strict):
+    """Publish every event change as JSON to `{topic}/{camera}/{kind}` (kind: start, update, end)."""
+
+    host: str
+    port: int = Field(1883, ge=1, le=65535)
+    topic: str = Field("cctv/events", min_length=1)
+    username: str | None = None
+    password: str | None = None
+    qos: Literal[0, 1, 2] = 1
+
+
+class ServiceConfig(Strict):
+    """`cctv serve`: where the store lives and how the live service runs (command-line flags override)."""
+
+    data: str = Field("data", description="data dir: the SQLite event store (unless `database` is set) and evidence")
+    database: str | None = Field(None, description="a database URL such as postgresql+psycopg://user@host/db")
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    timezone: str = Field("Asia/Seoul", description="the site's time zone, for the operator console")
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    mqtt: MqttConfig | None = None
+    reconnect_max_seconds: float = Field(60, gt=0, description="the longest wait between reconnect attempts")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as Asia/Seoul)") from None
+        return v
+
+
 class SiteConfig(Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
     cameras: dict[str, CameraConfig] = Field(min_length=1)
 
     def camera(self, name: str | None) -> tuple[str, CameraConfig]:
