@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Sets up a fresh checkout: a virtual environment, the package, and the verified assets.
 #   ./setup.sh          runtime (+ evaluation plots)
-#   ./setup.sh --test   also pytest, the optional Ultralytics backend (pulls torch, ~6 GB) and a
-#                       PostgreSQL server (Debian package) that the store tests start on loopback
+#   ./setup.sh --test   also pytest, the optional Ultralytics backend (pulls torch, ~6 GB), and a
+#                       PostgreSQL server and a mosquitto MQTT broker (Debian packages) that the tests start on loopback
 set -euo pipefail
 cd "$(dirname "$0")"
 extras="eval"
 if [ "${1:-}" = "--test" ]; then
   extras="eval,test,ultralytics"
-  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
+  missing=""
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="postgresql"
+  [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing="$missing mosquitto"
+  if [ -n "$missing" ]; then
     sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
   fi
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv

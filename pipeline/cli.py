@@ -178,6 +178,20 @@ def eval_mot(
         typer.echo(f"-> {out}")
 
 
+@app.command()
+def serve(
+    config: Annotated[Path, typer.Option("--config", "-c", help="site config YAML")] = Path("configs/site.yaml"),
+    data: Annotated[Optional[str], typer.Option(help="data directory (default: the config's service.data)")] = None,
+    db: Annotated[Optional[str], typer.Option(help="database URL instead of SQLite, e.g. postgresql+psycopg://...")] = None,
+    host: Annotated[Optional[str], typer.Option(help="address to listen on (default: service.host)")] = None,
+    port: Annotated[Optional[int], typer.Option(help="port (default: service.port)")] = None,
+) -> None:
+    """Run every camera of the config live, store events with evidence, and serve the HTTP API."""
+    from pipeline.serve import serve as run
+
+    run(config, data=data, database=db, host=host, port=port)
+
+
 token_app = typer.Typer(no_args_is_help=True, help="API tokens for the HTTP API (stored hashed).")
 app.add_typer(token_app, name="token")
 
@@ -186,14 +200,20 @@ app.add_typer(token_app, name="token")
 def token_create(
     role: Annotated[str, typer.Option(help="viewer (read), operator (also review) or admin (also audit, tokens)")],
     name: Annotated[str, typer.Option(help="who holds the token; recorded in the audit log")],
-    data: Annotated[Path, typer.Option(help="data directory (SQLite events.db and evidence)")] = Path("data"),
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="site config whose store to use")] = None,
+    data: Annotated[Optional[str], typer.Option(help="data directory (default: the config's, or data)")] = None,
     db: Annotated[Optional[str], typer.Option(help="database URL instead of SQLite, e.g. postgresql+psycopg://...")] = None,
     expires_days: Annotated[Optional[float], typer.Option(help="days until the token stops working")] = None,
 ) -> None:
     """Create a token and print it once; only its hash is kept."""
-    from pipeline.store import EventStore
+    from pipeline.config import ServiceConfig
+    from pipeline.serve import open_store, site_with_overrides
 
-    with EventStore.open(db or data, data_dir=data) as store:
+    if config is not None:
+        service = site_with_overrides(config, data=data, database=db).service
+    else:
+        service = ServiceConfig(data=data or "data", database=db)
+    with open_store(service) as store:
         typer.echo(store.create_token(name, role, expires_in=expires_days * 86400 if expires_days else None))
 
 

@@ -6,8 +6,8 @@ A wrong key or value becomes one line naming the file, the path inside it and th
 from __future__ import annotations
 
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Annotated, Literal, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (

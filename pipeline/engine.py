@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 import supervision as sv
 
 from pipeline.config import CameraConfig
-from pipeline.detect import Detector
+from pipeline.detect import BatchDetector
 from pipeline.events import EventBus, EventManager
 from pipeline.frames import Frame
 from pipeline.motion import MotionGate
@@ -55,11 +55,13 @@ class Analysis:
     Kept apart from the detector so threshold sweeps can replay it over cached detections.
     """
 
-    def __init__(self, name: str, cfg: CameraConfig, bus: EventBus, fps: float, clock: StageClock) -> None:
+    def __init__(
+        self, name: str, cfg: CameraConfig, bus: EventBus, fps: float, clock: StageClock, run: str | None = None
+    ) -> None:
         self.clock = clock
         self.tracker = TrackStage(cfg, cfg.detect.fps or fps)
         self.rules = RuleEngine(name, cfg)
-        self.events = EventManager(name, bus)
+        self.events = EventManager(name, bus, run)
 
     def step(self, t: float, index: int, detections: sv.Detections | None) -> tuple[list[Track], list[Track]]:
         """Advance to frame `index` at media time `t`; returns (alive tracks, eligible tracks)."""
@@ -80,18 +82,20 @@ class CameraPipeline:
         self,
         name: str,
         cfg: CameraConfig,
-        detector: Detector,
+        detector: BatchDetector,
         bus: EventBus,
         size: tuple[int, int],
         fps: float,
         clock: StageClock | None = None,
+        run: str | None = None,
     ) -> None:
+        """run: a tag that makes event ids unique across runs (see `events`)."""
         self.name = name
         self.cfg = cfg
         self.detector = detector
         self.clock = clock or StageClock()
         self.gate = MotionGate(cfg.motion, *size) if cfg.motion.enabled else None
-        self.analysis = Analysis(name, cfg, bus, fps, self.clock)
+        self.analysis = Analysis(name, cfg, bus, fps, self.clock, run)
         self.last_detect_t = float("-inf")
 
     def _regions(self, frame: Frame) -> list[Box] | None:

@@ -1,6 +1,7 @@
 """Events stage: rule hits -> identified events, published to subscribers as start/update/end.
 
-Ids are `{camera}-{n:06d}` in order of start, so a replay of the same video gives the same ids.
+Ids are `{camera}-{n:06d}` in order of start, so a replay of the same video gives the same ids; the
+live service adds a run tag (`{camera}-{run}-{n:06d}`) so ids stay unique in a store kept across restarts.
 Every change carries its own copy of the event, so a subscriber may keep it.
 """
 
@@ -53,9 +54,10 @@ class EventBus:
 class EventManager:
     """Gives each alarm of one camera an id at its start and publishes its changes on the bus."""
 
-    def __init__(self, camera: str, bus: EventBus) -> None:
+    def __init__(self, camera: str, bus: EventBus, run: str | None = None) -> None:
         self.camera = camera
         self.bus = bus
+        self.prefix = f"{camera}-{run}" if run else camera
         self.started = 0
         self.open: dict[tuple[str, int | None], str] = {}  # (rule, track id) -> id of its open event
 
@@ -64,7 +66,7 @@ class EventManager:
             key = (hit.alarm.rule, hit.alarm.track_id)
             if hit.kind == "start":
                 self.started += 1
-                self.open[key] = f"{self.camera}-{self.started:06d}"
+                self.open[key] = f"{self.prefix}-{self.started:06d}"
             event_id = self.open.pop(key) if hit.kind == "end" else self.open[key]
             self.bus.publish(EventChange(hit.kind, Event(id=event_id, camera=self.camera, **asdict(hit.alarm))))
 

@@ -20,7 +20,7 @@ from pipeline.annotate import annotate
 from pipeline.config import CameraConfig, ModelConfig, load_config
 from pipeline.detcache import CachedFrame, CachedRun, cache_key
 from pipeline.detcache import save as save_cache
-from pipeline.detect import Detector, load_detector
+from pipeline.detect import Detector, camera_options, load_model
 from pipeline.engine import CameraPipeline, StageClock
 from pipeline.errors import CctvError
 from pipeline.events import Event, EventBus, EventCollector
@@ -44,9 +44,7 @@ def resolve(path: str, config_path: Path) -> str:
 
 def camera_detector(model: ModelConfig, cam: CameraConfig) -> Detector:
     """The detector for one camera: its tracked classes, down to the lowest score any stage needs."""
-    objects = cam.objects
-    thresholds = {label: min(cam.detect.min_score, objects.filter_for(label).min_score) for label in objects.track}
-    return load_detector(model, objects.track, thresholds, cam.detect.min_score)
+    return load_model(model, camera_options(model, cam))
 
 
 def peak_rss_mb() -> float:

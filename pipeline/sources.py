@@ -16,6 +16,7 @@ import os
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,6 +182,7 @@ class VideoSource:
         live: bool,
         loop: bool,
         pace: bool,
+        backlog: int = 1,
     ) -> None:
         self.label, self.live, self.loop, self.pace = label, live, loop, pace
         self.stats = SourceStats()
@@ -203,7 +205,8 @@ class VideoSource:
         frames = itertools.chain([first], decoded)
         self._thread: threading.Thread | None = None
         if live:
-            self._latest: _Decoded | None = None
+            self._pending: deque[_Decoded] = deque()
+            self._backlog = max(1, backlog)
             self._done = False
             self._failure: BaseException | None = None
             self._cond = threading.Condition()
@@ -258,8 +261,10 @@ class VideoSource:
                     if self._closed.wait(start + decoded.pts - time.monotonic()):
                         break
                 with self._cond:
-                    self.stats.dropped += self._latest is not None
-                    self._latest = decoded
+                    if len(self._pending) == self._backlog:
+                        self._pending.popleft()
+                        self.stats.dropped += 1
+                    self._pending.append(decoded)
                     self._cond.notify()
         except BaseException as exc:  # handed to the consumer's thread
             self._failure = exc
@@ -270,16 +275,24 @@ class VideoSource:
                 self._cond.notify()
 
     def _newest(self) -> Iterator[Frame]:
-        while True:
-            with self._cond:
-                while self._latest is None and not self._done:
-                    self._cond.wait()
-                decoded, self._latest = self._latest, None
-            if decoded is None:
-                break
-            yield self._emit(decoded)
-        if self._failure is not None:
+        while batch := self.take(1):
+            yield batch[0]
+
+    def take(self, limit: int) -> list[Frame]:
+        """Live: wait for a frame, then hand out up to `limit` waiting frames, oldest first; [] once ended.
+
+        With a backlog, a consumer that was busy gets the frames it missed as one batch (which the
+        detector may pack into one inference) instead of only the newest.
+        """
+        if self._thread is None:
+            raise RuntimeError("take() is for live sources; iterate a file source")
+        with self._cond:
+            while not self._pending and not self._done and not self._closed.is_set():
+                self._cond.wait()
+            batch = [self._pending.popleft() for _ in range(min(limit, len(self._pending)))]
+        if not batch and self._failure is not None:
             raise self._failure
+        return [self._emit(d) for d in batch]
 
     def __iter__(self) -> VideoSource:
         return self
@@ -297,6 +310,8 @@ class VideoSource:
         if self._thread is None:
             self._input.close()
         else:
+            with self._cond:  # wake a consumer waiting in take()
+                self._cond.notify_all()
             self._thread.join(JOIN_TIMEOUT)
 
     def __enter__(self) -> VideoSource:
@@ -307,13 +322,18 @@ class VideoSource:
 
 
 def open_source(
-    source: str | int | os.PathLike[str], *, fps: float | None, live: bool | None = None, loop: bool = False
+    source: str | int | os.PathLike[str],
+    *,
+    fps: float | None,
+    live: bool | None = None,
+    loop: bool = False,
+    backlog: int = 1,
 ) -> VideoSource:
     """Open a video file, an RTSP/HTTP URL or a webcam index (int or digits).
 
-    fps: frames per media second to hand out (None = every frame). live: keep only the newest frame
-    (default: streams and webcams, and looped files). loop: restart a file at its end, played at
-    real time when live.
+    fps: frames per media second to hand out (None = every frame). live: keep only the newest
+    `backlog` frames, dropping older ones (default: streams and webcams, and looped files).
+    loop: restart a file at its end, played at real time when live.
     """
     text = str(source)
     is_file = False
@@ -343,4 +363,4 @@ def open_source(
     if loop and not is_file:
         raise CctvError(f"cannot loop {label}: only a video file can be looped")
     live = (not is_file or loop) if live is None else live
-    return VideoSource(label, opener, fps, live, loop, pace=live and is_file)
+    return VideoSource(label, opener, fps, live, loop, pace=live and is_file, backlog=backlog)

@@ -224,9 +224,10 @@ def test_filters_and_cursor_pagination(api: Api) -> None:
 def test_openapi_lists_the_bearer_scheme(api: Api) -> None:
     schema = api.client.app.openapi()  # type: ignore[attr-defined]
     assert schema["components"]["securitySchemes"]["HTTPBearer"] == {
-        "type": "http", "scheme": "bearer", "description": "an API token from `EventStore.create_token`"
+        "type": "http", "scheme": "bearer", "description": "an API token from `cctv token create`"
     }  # fmt: skip
-    assert schema["paths"]["/api/events"]["get"]["security"] == [{"HTTPBearer": []}]
+    assert schema["components"]["securitySchemes"]["APIKeyCookie"]["name"] == "cctv_token"
+    assert schema["paths"]["/api/events"]["get"]["security"] == [{"HTTPBearer": []}, {"APIKeyCookie": []}]
     assert "security" not in schema["paths"]["/api/health"]["get"]
     assert api.get("/openapi.json", role=None).json()["paths"].keys() == schema["paths"].keys()
 

@@ -1,12 +1,18 @@
-"""The FastAPI application factory: one store, the routes, and store errors mapped to HTTP statuses."""
+"""The FastAPI application factory: the store, optionally the live service, the routes, errors as statuses."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from pipeline.api.routes import router
+from pipeline.api import live_routes, routes
+from pipeline.api.stream import EventHub
 from pipeline.errors import CctvError
+from pipeline.live.service import LiveService
 from pipeline.store.service import EventNotFound, EventStore
 
 
@@ -19,11 +25,33 @@ def _bad_input(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
-def create_app(store: EventStore) -> FastAPI:
-    """The API over `store`; the caller owns the store and closes it."""
-    app = FastAPI(title="CCTV selective monitoring", version="1")
+def create_app(store: EventStore, live: LiveService | None = None) -> FastAPI:
+    """The API over `store`; with `live`, the app starts its cameras on startup and stops them on shutdown.
+
+    The caller owns the store and closes it.
+    """
+    hub = EventHub(store)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if live is not None:
+            await run_in_threadpool(live.start)
+        try:
+            yield
+        finally:
+            hub.close()
+            if live is not None:
+                await run_in_threadpool(live.stop)
+
+    app = FastAPI(title="CCTV selective monitoring", version="1", lifespan=lifespan)
     app.state.store = store
-    app.include_router(router)
+    app.state.live = live
+    app.state.hub = hub
+    if live is not None:
+        live.subscribe(hub)
+        live.on_evidence.append(lambda event_id: hub.publish("evidence", event_id))
+    app.include_router(live_routes.router)  # first: /api/events/stream before /api/events/{event_id}
+    app.include_router(routes.router)
     app.add_exception_handler(EventNotFound, _not_found)
     app.add_exception_handler(CctvError, _bad_input)
     return app

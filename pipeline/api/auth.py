@@ -7,12 +7,16 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from pipeline.store.service import ROLES, EventStore, Role
 
 # auto_error=False: we answer 401 ourselves (HTTPBearer alone says 403 for a missing header).
-bearer = HTTPBearer(auto_error=False, description="an API token from `EventStore.create_token`")
+bearer = HTTPBearer(auto_error=False, description="an API token from `cctv token create`")
+# The console signs in once (POST /api/session) and the browser sends the token as an HttpOnly cookie,
+# which is what <video>, <img> and EventSource can carry.
+SESSION_COOKIE = "cctv_token"
+session_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="set by POST /api/session")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +40,14 @@ def require(minimum: Role) -> Callable[..., Principal]:
     """A dependency admitting tokens of `minimum` role or higher (viewer < operator < admin)."""
 
     def dependency(
-        store: Store, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+        store: Store,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+        cookie: Annotated[str | None, Security(session_cookie)],
     ) -> Principal:
-        if credentials is None:
-            raise _unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
-        found = store.verify_token(credentials.credentials)
+        token = credentials.credentials if credentials is not None else cookie
+        if token is None:
+            raise _unauthorized("missing bearer token: send 'Authorization: Bearer <token>' or sign in")
+        found = store.verify_token(token)
         if found is None:
             raise _unauthorized("invalid, expired or revoked token")
         principal = Principal(*found)

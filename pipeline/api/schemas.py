@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.store.service import MAX_LIMIT, ReviewState, StoredEvent
+from pipeline.live.camera import CameraWorker, Status
+from pipeline.store.service import MAX_LIMIT, ReviewState, Role, StoredEvent
 
 ReviewAction = Literal["acknowledge", "false_positive", "escalate"]
 
@@ -115,3 +116,66 @@ class AuditOut(BaseModel):
 class AuditPage(BaseModel):
     items: list[AuditOut]
     next_cursor: str | None
+
+
+class SessionIn(BaseModel):
+    token: str = Field(min_length=1, description="an API token from `cctv token create`")
+
+
+class SessionOut(BaseModel):
+    name: str
+    role: Role
+
+
+class CameraOut(BaseModel):
+    """A camera's live state (fps figures over the last 10 s; lag: frame time to detection, recent frames)."""
+
+    id: str
+    source: str = Field(description="file name, or a stream's scheme only (URLs may hold passwords)")
+    status: Status
+    error: str | None
+    connects: int
+    fps_in: float
+    fps_detected: float
+    frames_in: int
+    frames_detected: int
+    frames_dropped: int
+    inferences: int
+    last_frame_at: float | None = Field(description="wall time (Unix seconds) of the newest frame")
+    lag_p50: float | None
+    lag_p95: float | None
+    open_events: int
+    events_started: int
+    latest_url: str | None
+
+    @classmethod
+    def of(cls, worker: CameraWorker, now: float) -> CameraOut:
+        state = worker.state
+        fps_in, fps_detected = state.rates(now)
+        return cls(
+            id=worker.name,
+            source=state.source,
+            status=state.status,
+            error=state.error,
+            connects=state.connects,
+            fps_in=round(fps_in, 2),
+            fps_detected=round(fps_detected, 2),
+            frames_in=state.frames_in,
+            frames_detected=state.frames_analysed,
+            frames_dropped=state.frames_dropped,
+            inferences=state.inferences,
+            last_frame_at=state.last_frame_at,
+            lag_p50=state.lag(0.5),
+            lag_p95=state.lag(0.95),
+            open_events=state.open_events,
+            events_started=state.events_started,
+            latest_url=f"/api/cameras/{worker.name}/latest.jpg" if worker.latest is not None else None,
+        )
+
+
+class SiteOut(BaseModel):
+    """What a console needs to know of the site."""
+
+    timezone: str
+    cameras: list[str]
+    rules: dict[str, int] = Field(description="rule name -> priority (higher is more urgent)")

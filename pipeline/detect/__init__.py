@@ -12,11 +12,27 @@ from pathlib import Path
 import cv2
 import supervision as sv
 
-from pipeline.config import ModelConfig
-from pipeline.detect.base import DetectOptions, Detector, model_file
+from pipeline.config import CameraConfig, ModelConfig
+from pipeline.detect.base import BatchDetector, DetectOptions, Detector, model_file
 from pipeline.errors import CctvError
 
-__all__ = ["DetectOptions", "Detector", "detect_image", "format_detections", "load_detector"]
+__all__ = [
+    "BatchDetector",
+    "DetectOptions",
+    "Detector",
+    "camera_options",
+    "detect_image",
+    "format_detections",
+    "load_detector",
+    "load_model",
+]
+
+
+def camera_options(model_cfg: ModelConfig, cam: CameraConfig) -> DetectOptions:
+    """One camera's tracked classes, each down to the lowest score any later stage needs."""
+    objects = cam.objects
+    thresholds = {label: min(cam.detect.min_score, objects.filter_for(label).min_score) for label in objects.track}
+    return DetectOptions(objects.track, thresholds, cam.detect.min_score, model_cfg.iou)
 
 
 def load_detector(
@@ -26,10 +42,14 @@ def load_detector(
     default_threshold: float = 0.25,
 ) -> Detector:
     """The configured model, keeping only `classes` (None: all) at per-class minimum scores."""
+    return load_model(model_cfg, DetectOptions(classes, thresholds or {}, default_threshold, model_cfg.iou))
+
+
+def load_model(model_cfg: ModelConfig, options: DetectOptions) -> Detector:
+    """The configured model with the given options (see `camera_options`)."""
     path = Path(model_cfg.path)
     if not path.exists():
         raise CctvError(f"model not found: {path} (run `cctv assets` to fetch the models)")
-    options = DetectOptions(classes, thresholds or {}, default_threshold, model_cfg.iou)
     if model_cfg.backend == "openvino":
         from pipeline.detect.openvino import OpenVinoDetector
 

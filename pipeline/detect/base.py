@@ -9,12 +9,13 @@ letterbox/packing, decoding, class filter, per-class thresholds and NMS live her
 from __future__ import annotations
 
 import ast
+import copy
 import difflib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, Self
 
 import cv2
 import numpy as np
@@ -131,6 +132,14 @@ class DetectOptions:
     iou: float = 0.5
 
 
+class BatchDetector(Protocol):
+    """What the engine needs of a detector: a local model, or the live service's shared one."""
+
+    inferences: int
+
+    def detect_many(self, items: Sequence[tuple[np.ndarray, Sequence[Box] | None]]) -> list[sv.Detections]: ...
+
+
 class Detector(ABC):
     """Finds objects in a BGR frame, on the whole frame or only in given regions.
 
@@ -147,6 +156,12 @@ class Detector(ABC):
         self.iou = options.iou
         self.thresholds = ClassThresholds.build(self.names, options.classes, options.thresholds, options.default_threshold)
         self.inferences = 0
+
+    def with_options(self, options: DetectOptions) -> Self:
+        """This loaded model with other classes and thresholds, and its own inference count (one per camera)."""
+        view = copy.copy(self)
+        Detector.__init__(view, self.names, self.input_size, options)
+        return view
 
     def detect(self, image_bgr: np.ndarray, regions: Sequence[Box] | None = None) -> sv.Detections:
         """Detections in source pixels; `regions` (source boxes) limit where to look, None = everywhere."""

@@ -14,7 +14,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, Self, cast
@@ -205,6 +205,21 @@ class EventStore:
                 setattr(row, name, value)
             row.updated_at = now
 
+    def end_interrupted(self, cameras: Iterable[str]) -> list[str]:
+        """End the events of `cameras` a killed run left open, at their last update; returns their ids.
+
+        Only for the live service at start-up, whose event times are wall-clock seconds like updated_at.
+        """
+        with self._sessions.begin() as session:
+            rows = session.scalars(select(EventRow).where(EventRow.end.is_(None), EventRow.camera.in_(list(cameras))))
+            ids = []
+            for row in rows:
+                row.end = max(row.start, row.updated_at)
+                ids.append(row.id)
+            if ids:
+                self._audit(session, "service", "end_interrupted", None, {"events": ids})
+            return ids
+
     def get(self, event_id: str) -> StoredEvent:
         with self._sessions() as session:
             return _stored(self._row(session, event_id))
@@ -391,10 +406,11 @@ class EventStore:
         root = self.data_dir / EVIDENCE_DIR
         return (p for p in root.rglob("*") if p.is_file()) if root.is_dir() else iter(())
 
-    def reconcile(self) -> tuple[list[str], list[str]]:
+    def reconcile(self, grace_seconds: float = ORPHAN_GRACE_S) -> tuple[list[str], list[str]]:
         """Make rows and evidence files agree after a crash: clear paths to missing files, delete orphans.
 
-        Orphans younger than ORPHAN_GRACE_S are kept, since a recorder may not have stored their path yet.
+        Orphans younger than `grace_seconds` are kept, since a running recorder may not have stored their
+        path yet; the live service, the only writer, passes 0 before its cameras start.
         Returns (cleared paths, deleted orphan files), both relative to the data dir.
         """
         cleared: list[str] = []
@@ -413,8 +429,8 @@ class EventStore:
                         setattr(row, name, None)
             if cleared:
                 self._audit(session, "reconcile", "clear_missing", None, {"paths": cleared})
-        young = time.time() - ORPHAN_GRACE_S  # file times are real wall time, whatever the clock
-        orphans = [p for p in self._evidence_files() if p not in referenced and p.stat().st_mtime < young]
+        young = time.time() - grace_seconds  # file times are real wall time, whatever the clock
+        orphans = [p for p in self._evidence_files() if p not in referenced and p.stat().st_mtime <= young]
         for path in orphans:
             path.unlink(missing_ok=True)
         return cleared, [str(p.relative_to(self.data_dir)) for p in orphans]

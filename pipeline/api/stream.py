@@ -1,0 +1,91 @@
+"""Server-sent events: event changes and reviews pushed to every connected console as they happen.
+
+Camera threads call the hub; each client has an asyncio queue on the server's loop, fed through
+`call_soon_threadsafe`. A client that stops reading is cut off when its queue fills, so a stuck
+browser never holds memory or slows a camera.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import AsyncIterator
+
+from pipeline.api.schemas import EventOut
+from pipeline.events import EventChange
+from pipeline.store import EventStore
+
+QUEUE_SIZE = 1000
+KEEPALIVE_S = 15.0
+_CLOSE = ""  # the message that ends a client's stream
+
+
+class EventHub:
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self._clients: dict[asyncio.Queue[str], asyncio.AbstractEventLoop] = {}
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def __call__(self, change: EventChange) -> None:
+        """An EventBus sink (after the store): sends the stored event, with its review state and URLs."""
+        self.publish(change.kind, change.event.id)
+
+    def publish(self, kind: str, event_id: str) -> None:
+        """Send `event: kind` with the event as the API shows it (kinds: start, update, end, evidence, review)."""
+        with self._lock:
+            if not self._clients:
+                return
+        data = EventOut.of(self.store.get(event_id)).model_dump_json()
+        self._broadcast(f"event: {kind}\nid: {event_id}\ndata: {data}\n\n")
+
+    def _broadcast(self, message: str) -> None:
+        with self._lock:
+            clients = list(self._clients.items())
+        for queue, loop in clients:
+            try:
+                loop.call_soon_threadsafe(self._offer, queue, message)
+            except RuntimeError:  # the loop has closed
+                self.disconnect(queue)
+
+    def _offer(self, queue: asyncio.Queue[str], message: str) -> None:
+        try:
+            queue.put_nowait(message)
+        except asyncio.QueueFull:  # too slow: end its stream (the browser reconnects and refetches)
+            self.disconnect(queue)
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait(_CLOSE)
+
+    def connect(self) -> asyncio.Queue[str]:
+        queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
+        with self._lock:
+            self._clients[queue] = asyncio.get_running_loop()
+        if self.closed:
+            queue.put_nowait(_CLOSE)
+        return queue
+
+    def disconnect(self, queue: asyncio.Queue[str]) -> None:
+        with self._lock:
+            self._clients.pop(queue, None)
+
+    def close(self) -> None:
+        """End every stream (server shutdown), so no connection holds the server open."""
+        self.closed = True
+        self._broadcast(_CLOSE)
+
+    async def stream(self, queue: asyncio.Queue[str]) -> AsyncIterator[str]:
+        try:
+            yield f"retry: 2000\n: connected {json.dumps({'clients': len(self._clients)})}\n\n"
+            while True:
+                try:
+                    message = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    yield ": keepalive\n\n"
+                    continue
+                if message == _CLOSE:
+                    return
+                yield message
+        finally:
+            self.disconnect(queue)

@@ -1,0 +1,1 @@
+"""Live service: camera workers, the shared detector and the event fan-out."""

@@ -1,0 +1,228 @@
+"""One camera of the live service: a thread that keeps its source connected and its pipeline fed.
+
+Each connection is a segment with its own pipeline, evidence recorder and run tag: frames are put
+on the wall clock (epoch seconds) when they arrive, so event times are real times. When a segment
+ends (the stream is lost, or shutdown) its open events are ended and their clips finished; a lost
+source is reopened with exponential back-off. A camera never waits on another: each has its own
+thread and source, and only the shared detector's FIFO queue is common.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from pipeline.config import CameraConfig, ServiceConfig
+from pipeline.engine import CameraPipeline
+from pipeline.errors import CctvError
+from pipeline.events import EventBus, EventChange, Subscriber
+from pipeline.evidence import EvidencePaths, EvidenceRecorder
+from pipeline.frames import Frame
+from pipeline.live.detector import SharedDetector
+from pipeline.sources import VideoSource, open_source
+
+log = logging.getLogger(__name__)
+
+Status = Literal["starting", "live", "reconnecting", "failed", "ended", "stopped"]
+FAILED_AFTER = 3  # consecutive failed connection attempts before a camera shows as failed
+FIRST_RETRY_S = 1.0
+RATE_WINDOW_S = 10.0  # fps figures are averaged over this many seconds
+LAG_SAMPLES = 500
+
+
+@dataclass
+class CameraState:
+    """What the API shows of a camera; written by its worker thread, read by the API."""
+
+    name: str
+    source: str
+    status: Status = "starting"
+    error: str | None = None
+    connects: int = 0  # successful connections (1 = never reconnected)
+    failures: int = 0  # consecutive failed attempts
+    frames_in: int = 0  # frames the source sampled at detect.fps (taken or dropped)
+    frames_analysed: int = 0  # frames that went through the pipeline
+    frames_dropped: int = 0  # sampled frames dropped because the pipeline was behind
+    inferences: int = 0
+    last_frame_at: float | None = None  # wall time of the newest frame
+    open_events: int = 0
+    events_started: int = 0
+    lags: deque[float] = field(default_factory=lambda: deque(maxlen=LAG_SAMPLES))  # frame time -> analysed
+    _history: deque[tuple[float, int, int]] = field(default_factory=deque)  # (wall, frames_in, frames_analysed)
+
+    def sample(self, now: float) -> None:
+        self._history.append((now, self.frames_in, self.frames_analysed))
+        while len(self._history) > 2 and self._history[1][0] < now - RATE_WINDOW_S:
+            self._history.popleft()
+
+    def rates(self, now: float) -> tuple[float, float]:
+        """(fps in, fps analysed) over the last RATE_WINDOW_S seconds (0 once frames stop coming)."""
+        if len(self._history) < 2 or now - self._history[-1][0] > RATE_WINDOW_S:
+            return 0.0, 0.0
+        (t0, in0, done0), (t1, in1, done1) = self._history[0], self._history[-1]
+        span = t1 - t0
+        return ((in1 - in0) / span, (done1 - done0) / span) if span > 0 else (0.0, 0.0)
+
+    def lag(self, q: float) -> float | None:
+        return float(np.quantile(np.fromiter(self.lags, float), q)) if self.lags else None
+
+
+def run_tag(now: float) -> str:
+    """A short tag unique per camera connection: epoch milliseconds in base 36."""
+    n, digits = int(now * 1000), ""
+    while n:
+        n, r = divmod(n, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[r] + digits
+    return digits
+
+
+class CameraWorker:
+    def __init__(
+        self,
+        name: str,
+        cam: CameraConfig,
+        source: str | int,
+        service: ServiceConfig,
+        detector: SharedDetector,
+        sinks: list[Subscriber],
+        evidence_dir: Path,
+        on_evidence: Callable[[EvidencePaths], None],
+    ) -> None:
+        """sinks: every subscriber of this camera's event changes (store first); source: `cam.source` resolved."""
+        self.name, self.cam, self.source, self.service = name, cam, source, service
+        self.detector = detector.for_camera(cam)
+        self.sinks = sinks
+        self.evidence_dir = evidence_dir
+        self.on_evidence = on_evidence
+        label = str(source)
+        self.state = CameraState(name, label if "://" not in label else label.split("://")[0] + "://…")
+        self.latest: bytes | None = None  # JPEG of the newest frame
+        self._stop = threading.Event()
+        self._src: VideoSource | None = None
+        self._thread = threading.Thread(target=self._run, name=f"camera {name}", daemon=True)
+
+    @property
+    def is_file(self) -> bool:
+        text = str(self.source)
+        return "://" not in text and not text.isdigit()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the worker to end its segment gracefully (returns at once; join() waits)."""
+        self._stop.set()
+        src = self._src
+        if src is not None:
+            src.close()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                src = open_source(
+                    self.source, fps=self.cam.detect.fps, live=True, loop=self.cam.loop, backlog=self.cam.detect.pack_frames
+                )
+            except CctvError as exc:
+                self._failed(str(exc))
+                continue
+            self._src = src
+            if self._stop.is_set():  # stop() came while connecting
+                src.close()
+                break
+            self.state.connects += 1
+            self.state.failures, self.state.error, self.state.status = 0, None, "live"
+            try:
+                self._segment(src)
+            except Exception as exc:  # a camera's failure must not end the service
+                log.exception("%s: camera pipeline failed", self.name)
+                self.state.error = f"{type(exc).__name__}: {exc}"
+            finally:
+                src.close()
+                self._src = None
+            if self._stop.is_set():
+                break
+            if self.is_file and not self.cam.loop:
+                self.state.status = "ended"
+                return
+            self.state.status = "reconnecting"
+            self.state.error = self.state.error or "stream ended"
+            self._stop.wait(FIRST_RETRY_S)
+        self.state.status = "stopped"
+
+    def _failed(self, error: str) -> None:
+        """A failed connection attempt: wait 1, 2, 4 ... seconds (capped) before the next."""
+        state = self.state
+        state.failures += 1
+        state.error = error
+        state.status = "failed" if state.failures >= FAILED_AFTER else "reconnecting"
+        delay = min(self.service.reconnect_max_seconds, FIRST_RETRY_S * 2 ** (state.failures - 1))
+        log.warning("%s: %s (retry in %.0f s)", self.name, error, delay)
+        self._stop.wait(delay)
+
+    def _segment(self, src: VideoSource) -> None:
+        """Run one connection until the source ends or stop(); end its events and finish its clips."""
+        evidence = self.service.evidence
+        recorder = EvidenceRecorder(
+            self.evidence_dir, evidence.pre_roll, evidence.post_roll, on_done=self.on_evidence
+        )
+        bus = EventBus()
+        for sink in self.sinks:
+            bus.subscribe(sink)
+        bus.subscribe(recorder.on_change)
+        bus.subscribe(self._count)
+        start = time.time()
+        pipe = CameraPipeline(self.name, self.cam, self.detector, bus, (src.width, src.height), src.fps, run=run_tag(start))
+        offset: float | None = None  # wall time minus media time, fixed at the first frame
+        last: Frame | None = None
+        dropped0 = src.stats.dropped
+        try:
+            while not self._stop.is_set():
+                batch = src.take(self.cam.detect.pack_frames)
+                if not batch:
+                    break
+                offset = time.time() - batch[0].pts if offset is None else offset
+                frames = [replace(f, pts=f.pts + offset) for f in batch]
+                for frame in frames:
+                    recorder.push(frame)
+                pipe.process(frames)
+                now = time.time()
+                last = frames[-1]
+                self._account(src, frames, now, dropped0)
+                dropped0 = src.stats.dropped
+                self.latest = recorder.buffer[-1].jpeg.tobytes()
+        except BaseException:
+            recorder.abort()
+            raise
+        finally:
+            if last is not None:
+                pipe.close(last.pts, last.index)
+        recorder.close()
+
+    def _account(self, src: VideoSource, frames: list[Frame], now: float, dropped_before: int) -> None:
+        state = self.state
+        dropped = src.stats.dropped - dropped_before
+        state.frames_dropped += dropped
+        state.frames_in += len(frames) + dropped
+        state.frames_analysed += len(frames)
+        state.inferences = self.detector.inferences
+        state.last_frame_at = frames[-1].pts
+        state.lags.extend(now - f.pts for f in frames)
+        state.sample(now)
+
+    def _count(self, change: EventChange) -> None:
+        if change.kind == "start":
+            self.state.open_events += 1
+            self.state.events_started += 1
+        elif change.kind == "end":
+            self.state.open_events -= 1

@@ -1,0 +1,73 @@
+"""Prometheus metrics of the live service, read from the cameras' state when scraped."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from pipeline.live.service import LiveService
+
+LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0)
+
+
+class ServiceMetrics:
+    """One registry per service (tests run several in one process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.inference = Histogram(
+            "cctv_detector_inference_seconds", "Seconds per detector inference", buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def attach(self, service: LiveService) -> None:
+        self.registry.register(_ServiceCollector(service))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _ServiceCollector(Collector):
+    def __init__(self, service: LiveService) -> None:
+        self.service = service
+
+    def collect(self) -> Iterator[Metric]:
+        now = time.time()
+        up = GaugeMetricFamily("cctv_camera_up", "1 while the camera delivers frames", labels=["camera"])
+        fps_in = GaugeMetricFamily("cctv_camera_fps_in", "Frames per second sampled from the source", labels=["camera"])
+        fps_done = GaugeMetricFamily(
+            "cctv_camera_fps_detected", "Frames per second through detection and rules", labels=["camera"]
+        )
+        dropped = CounterMetricFamily(
+            "cctv_camera_frames_dropped", "Sampled frames dropped because the pipeline was behind", labels=["camera"]
+        )
+        lag = GaugeMetricFamily(
+            "cctv_camera_detector_lag_seconds", "Frame time to detection, recent quantiles", labels=["camera", "quantile"]
+        )
+        connects = CounterMetricFamily("cctv_camera_connects", "Successful source connections", labels=["camera"])
+        for name, worker in self.service.cameras.items():
+            state = worker.state
+            rate_in, rate_done = state.rates(now)
+            up.add_metric([name], float(state.status == "live"))
+            fps_in.add_metric([name], rate_in)
+            fps_done.add_metric([name], rate_done)
+            dropped.add_metric([name], state.frames_dropped)
+            connects.add_metric([name], state.connects)
+            for q in (0.5, 0.95):
+                value = state.lag(q)
+                if value is not None:
+                    lag.add_metric([name, str(q)], value)
+        yield from (up, fps_in, fps_done, dropped, lag, connects)
+        queue = GaugeMetricFamily("cctv_detector_queue_depth", "Camera batches waiting for or in inference")
+        queue.add_metric([], self.service.detector.queued)
+        yield queue
+        events = CounterMetricFamily("cctv_events", "Events started, by camera and rule", labels=["camera", "rule"])
+        for (camera, rule), count in sorted(self.service.events_by_rule.items()):
+            events.add_metric([camera, rule], count)
+        yield events

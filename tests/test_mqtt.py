@@ -1,0 +1,237 @@
+"""MqttPublisher against a real mosquitto broker on loopback, with the events of the real PETS09 replay."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from pipeline.config import MqttConfig
+from pipeline.events import Event, EventChange
+from pipeline.live.mqtt import MqttPublisher
+
+MOSQUITTO = Path("/usr/sbin/mosquitto")
+MOSQUITTO_PASSWD = Path("/usr/bin/mosquitto_passwd")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _mosquitto_bin() -> str:
+    found = str(MOSQUITTO) if MOSQUITTO.is_file() else shutil.which("mosquitto")
+    if found is None:
+        pytest.fail("mosquitto (MQTT broker) not found: run `./setup.sh --test` (apt-get install mosquitto)")
+    return found
+
+
+def _start_broker(directory: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+    """A mosquitto on 127.0.0.1:`port`, returned once the port accepts connections."""
+    directory.mkdir(parents=True, exist_ok=True)
+    lines = [f"listener {port} 127.0.0.1", "persistence false", *extra]
+    if os.geteuid() == 0:  # as root, mosquitto would switch to user `mosquitto`, who cannot read pytest's tmp dirs
+        lines.append("user root")
+    conf = directory / "mosquitto.conf"
+    conf.write_text("\n".join(lines) + "\n")
+    log = directory / "mosquitto.log"
+    proc = subprocess.Popen([_mosquitto_bin(), "-c", str(conf)], stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"mosquitto exited with {proc.returncode}: {log.read_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    _stop(proc)
+    pytest.fail(f"mosquitto did not listen on port {port} within 10 s: {log.read_text()}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """An anonymous mosquitto for the module; yields its port."""
+    port = _free_port()
+    proc = _start_broker(tmp_path_factory.mktemp("mosquitto"), port, "allow_anonymous true")
+    yield port
+    _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def pets_events(pets_run: Path) -> list[Event]:
+    """The events of the real PETS09 replay, rebuilt from `events.jsonl`."""
+    records = [json.loads(line) for line in (pets_run / "events.jsonl").read_text().splitlines() if line.strip()]
+    assert records, "the PETS09 replay produced no events"
+    return [Event(**{**d, "box": tuple(d["box"])}) for d in records]
+
+
+def _changes(events: list[Event]) -> list[EventChange]:
+    """Start and end of every event, in the order a live camera would publish them."""
+    timeline = [(e.start, 0, i, EventChange("start", e)) for i, e in enumerate(events)]
+    timeline += [(e.end if e.end is not None else e.start, 1, i, EventChange("end", e)) for i, e in enumerate(events)]
+    return [change for *_, change in sorted(timeline, key=lambda t: t[:3])]
+
+
+def _expected(topic: str, changes: list[EventChange]) -> list[tuple[str, dict]]:
+    return [(f"{topic}/{c.event.camera}/{c.kind}", {"kind": c.kind, "event": c.event.to_dict()}) for c in changes]
+
+
+class Subscriber:
+    """A separate paho client that records (topic, decoded JSON) of everything under `{topic}/#`."""
+
+    def __init__(self, port: int, topic: str, username: str | None = None, password: str | None = None) -> None:
+        self.messages: list[tuple[str, dict]] = []
+        self._subscribed = threading.Event()
+        self._topic = topic
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{port}")
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        self.client.on_connect = lambda c, *_: c.subscribe(f"{self._topic}/#", qos=1)
+        self.client.on_subscribe = lambda *_: self._subscribed.set()
+        self.client.on_message = lambda _c, _u, msg: self.messages.append((msg.topic, json.loads(msg.payload)))
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        assert self._subscribed.wait(5), "the test subscriber could not subscribe"
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[tuple[str, dict]]:
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)  # anything beyond `count` would be a duplicate: give it a moment to show up
+        return list(self.messages)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _wait_connected(publisher: MqttPublisher, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not publisher.connected and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return publisher.connected
+
+
+def test_every_change_arrives_on_its_topic_with_the_exact_payload(broker: int, pets_events: list[Event]) -> None:
+    changes = _changes(pets_events)
+    sub = Subscriber(broker, "cctv/events")
+    publisher = MqttPublisher(MqttConfig(host="127.0.0.1", port=broker), client_id="test-pub-default")
+    try:
+        assert _wait_connected(publisher)
+        for change in changes:
+            publisher(change)
+        publisher.close()
+        received = sub.wait_for(len(changes))
+    finally:
+        sub.close()
+    expected = _expected("cctv/events", changes)
+    assert len(received) == len(expected)
+    assert sorted(map(json.dumps, received)) == sorted(map(json.dumps, expected))
+    per_event: dict[str, list[str]] = {}
+    for topic, payload in received:
+        assert topic == f"cctv/events/{payload['event']['camera']}/{payload['kind']}"
+        per_event.setdefault(payload["event"]["id"], []).append(payload["kind"])
+    assert per_event == {e.id: ["start", "end"] for e in pets_events}
+    assert received == expected  # one client, one connection, qos 1: the broker keeps the publishing order
+
+
+def test_custom_topic(broker: int, pets_events: list[Event]) -> None:
+    changes = _changes(pets_events[:3])
+    sub = Subscriber(broker, "site-a/alarms")
+    publisher = MqttPublisher(MqttConfig(host="127.0.0.1", port=broker, topic="site-a/alarms", qos=2), "test-pub-2")
+    try:
+        assert _wait_connected(publisher)
+        for change in changes:
+            publisher(change)
+        publisher.close()
+        received = sub.wait_for(len(changes))
+    finally:
+        sub.close()
+    assert received == _expected("site-a/alarms", changes)
+
+
+def test_broker_down_never_blocks_and_delivers_once_it_is_up(
+    tmp_path: Path, pets_events: list[Event], caplog: pytest.LogCaptureFixture
+) -> None:
+    port = _free_port()  # nothing listens here yet
+    before, after = _changes(pets_events[:4]), _changes(pets_events[4:8])
+    started = time.monotonic()
+    publisher = MqttPublisher(MqttConfig(host="127.0.0.1", port=port, qos=1), client_id="test-pub-down")
+    proc = None
+    sub = None
+    try:
+        assert time.monotonic() - started < 1.0, "__init__ blocked on a broker that is down"
+        assert not publisher.connected
+        for change in before:
+            call = time.monotonic()
+            publisher(change)
+            assert time.monotonic() - call < 1.0, "__call__ blocked on a broker that is down"
+        assert not publisher.connected
+        # paho retries 1 s, then 3 s, after the first attempt: start the broker and subscribe in between, so the
+        # subscriber is there before the publisher connects and hands over its queue
+        time.sleep(max(0.0, started + 1.5 - time.monotonic()))
+        proc = _start_broker(tmp_path / "late", port, "allow_anonymous true")
+        sub = Subscriber(port, "cctv/events")
+        assert _wait_connected(publisher, timeout=35.0), "the publisher did not reconnect to the late broker"
+        for change in after:
+            publisher(change)
+        publisher.close()
+        received = sub.wait_for(len(before) + len(after))
+    finally:
+        publisher.close(timeout=0)
+        if sub is not None:
+            sub.close()
+        if proc is not None:
+            _stop(proc)
+    assert received == _expected("cctv/events", before + after)
+    unreachable = [r for r in caplog.records if r.name == "pipeline.live.mqtt" and "unreachable" in r.getMessage()]
+    assert len(unreachable) == 1, "the outage must be logged once, not once per reconnect attempt"
+
+
+if MOSQUITTO_PASSWD.is_file():
+
+    def test_username_and_password(tmp_path: Path, pets_events: list[Event]) -> None:
+        passwords = tmp_path / "passwd"
+        subprocess.run([str(MOSQUITTO_PASSWD), "-b", "-c", str(passwords), "cctv", "s3cret"], check=True)
+        port = _free_port()
+        proc = _start_broker(tmp_path / "auth", port, "allow_anonymous false", f"password_file {passwords}")
+        changes = _changes(pets_events[:2])
+        try:
+            wrong = MqttPublisher(MqttConfig(host="127.0.0.1", port=port, username="cctv", password="nope"), "bad")
+            sub = Subscriber(port, "cctv/events", "cctv", "s3cret")
+            cfg = MqttConfig(host="127.0.0.1", port=port, username="cctv", password="s3cret")
+            publisher = MqttPublisher(cfg, client_id="test-pub-auth")
+            try:
+                assert _wait_connected(publisher)
+                for change in changes:
+                    publisher(change)
+                    wrong(change)  # refused by the broker: must neither raise nor deliver
+                publisher.close()
+                received = sub.wait_for(len(changes))
+                assert not wrong.connected
+            finally:
+                wrong.close(timeout=0)
+                sub.close()
+        finally:
+            _stop(proc)
+        assert received == _expected("cctv/events", changes)

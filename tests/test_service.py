@@ -1,0 +1,269 @@
+"""`cctv serve` end to end: a real service process on a looped PETS09 clip, over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import cv2
+import httpx
+import numpy as np
+import pytest
+import yaml
+
+from pipeline.store import EventStore
+from tests.conftest import FOOTAGE, ROOT, cctv
+
+PRE_ROLL, POST_ROLL = 2.0, 1.0
+EVENT_WAIT_S = 150.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def site_config(path: Path, data: Path, port: int, **service: object) -> Path:
+    """PETS09 looped as a live camera, plus a camera whose RTSP source refuses connections."""
+    pets = yaml.safe_load((ROOT / "configs" / "pets09.yaml").read_text())["cameras"]["pets"]
+    pets.update(source=str(FOOTAGE / "pets09-s2l1.avi"), loop=True, detect={"fps": 5})
+    config = {
+        "model": {"path": str(ROOT / "models" / "yolo11n_int8_openvino_model")},
+        "service": {
+            "data": str(data),
+            "port": port,
+            "evidence": {"pre_roll": PRE_ROLL, "post_roll": POST_ROLL},
+            **service,
+        },
+        "cameras": {"pets": pets, "broken": {"source": "rtsp://127.0.0.1:9/none", "detect": {"fps": 5}}},
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@dataclass
+class Service:
+    config: Path
+    data: Path
+    port: int
+    tokens: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[str] | None = None
+    stream: list[tuple[str, dict[str, object]]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        cmd = [sys.executable, "-m", "pipeline.cli", "serve", "--config", str(self.config)]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"cctv serve exited: {self.proc.stdout.read() if self.proc.stdout else ''}"
+            try:
+                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.3)
+        raise AssertionError("cctv serve did not answer within 60 s")
+
+    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        out, _ = self.proc.communicate(timeout=60)
+        return self.proc.returncode, out
+
+    def get(self, path: str, role: str | None = "viewer", **kwargs: object) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
+        return httpx.get(f"{self.url}{path}", headers=headers | kwargs.pop("headers", {}), timeout=30, **kwargs)
+
+    def post(self, path: str, body: object, role: str = "operator") -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.tokens[role]}"}
+        return httpx.post(f"{self.url}{path}", json=body, headers=headers, timeout=30)
+
+    def listen(self) -> None:
+        """Collect the server-sent events in the background, as a console would."""
+
+        def run() -> None:
+            headers = {"Authorization": f"Bearer {self.tokens['viewer']}"}
+            with httpx.stream("GET", f"{self.url}/api/events/stream", headers=headers, timeout=None) as response:
+                kind = None
+                for line in response.iter_lines():
+                    if line.startswith("event: "):
+                        kind = line[7:]
+                    elif line.startswith("data: ") and kind:
+                        self.stream.append((kind, json.loads(line[6:])))
+
+        threading.Thread(target=run, daemon=True).start()
+
+    def wait_for(self, what: str, check: object, timeout: float = EVENT_WAIT_S) -> object:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = check()  # type: ignore[operator]
+            if found:
+                return found
+            time.sleep(0.5)
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+    def finished_event(self) -> dict[str, object] | None:
+        items = self.get("/api/events", params={"camera": "pets", "limit": 100}).json()["items"]
+        return next((e for e in items if e["clip_url"] and e["end"] is not None), None)
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    root = tmp_path_factory.mktemp("serve")
+    port = free_port()
+    svc = Service(site_config(root / "site.yaml", root / "data", port), root / "data", port)
+    for role in ("viewer", "operator", "admin"):
+        result = cctv("token", "create", "--role", role, "--name", f"{role}-1", "--config", svc.config)
+        assert result.returncode == 0, result.stderr
+        svc.tokens[role] = result.stdout.strip()
+    svc.start()
+    svc.listen()
+    yield svc
+    if svc.proc is not None and svc.proc.poll() is None:
+        svc.proc.kill()
+
+
+def test_event_with_playable_clip_snapshot_and_thumbnail(service: Service) -> None:
+    event = service.wait_for("a finished PETS09 event with evidence", service.finished_event)
+    assert isinstance(event, dict)
+    assert event["id"].startswith("pets-") and event["camera"] == "pets"
+    assert event["rule"] in {"west-intrusion", "mid-cross", "west-loiter", "west-crowd"}
+    assert event["label"] == "person" and event["review_state"] == "unreviewed"
+    assert abs(event["start"] - time.time()) < EVENT_WAIT_S + 30  # wall-clock times, not media seconds
+    assert service.get(f"/api/events/{event['id']}").json()["id"] == event["id"]
+
+    clip = service.get(event["clip_url"])
+    assert clip.status_code == 200 and clip.headers["content-type"] == "video/mp4"
+    path = service.data / "clip.mp4"
+    path.write_bytes(clip.content)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        frames = [f.time for f in container.decode(stream)]
+    expected = (event["end"] + POST_ROLL) - (event["start"] - PRE_ROLL)
+    assert stream.width == 768 and stream.height == 576
+    assert abs((frames[-1] - frames[0]) - expected) <= 2 / 5 + 1e-6, (frames[-1] - frames[0], expected)
+    assert clip.content[4:8] == b"ftyp" and b"moov" in clip.content[:4096]  # index at the front: seekable
+
+    partial = service.get(event["clip_url"], headers={"Range": "bytes=0-99"})
+    assert partial.status_code == 206 and len(partial.content) == 100
+    assert service.get(event["clip_url"], headers={"Range": "bytes=99-0"}).status_code == 416
+
+    snapshot = cv2.imdecode(np.frombuffer(service.get(event["snapshot_url"]).content, np.uint8), cv2.IMREAD_COLOR)
+    thumb = cv2.imdecode(np.frombuffer(service.get(event["thumbnail_url"]).content, np.uint8), cv2.IMREAD_COLOR)
+    assert snapshot.shape == (576, 768, 3) and thumb.shape == (240, 320, 3)
+
+
+def test_review_is_recorded_and_audited(service: Service) -> None:
+    event = service.wait_for("a finished event", service.finished_event)
+    assert isinstance(event, dict)
+    assert service.post(f"/api/events/{event['id']}/review", {"action": "escalate"}, role="viewer").status_code == 403
+    response = service.post(f"/api/events/{event['id']}/review", {"action": "acknowledge", "note": "checked"})
+    assert response.status_code == 200
+    assert response.json()["operator"] == "operator-1" and response.json()["review_state"] == "acknowledged"
+    assert service.get(f"/api/events/{event['id']}").json()["review_state"] == "acknowledged"
+    audit = service.get("/api/audit", role="admin", params={"limit": 1000}).json()["items"]
+    mine = [(a["actor"], a["action"]) for a in audit if a["event_id"] == event["id"]]
+    assert ("operator-1", "review.acknowledge") in mine
+    assert ("viewer-1", "view_clip") in mine
+    assert service.get("/api/audit", role="operator").status_code == 403
+    kinds = [kind for kind, data in service.stream if data["id"] == event["id"]]
+    assert kinds[0] == "start" and "end" in kinds and "evidence" in kinds and kinds[-1] == "review"
+
+
+def test_cameras_state_latest_frame_and_metrics(service: Service) -> None:
+    cameras = {c["id"]: c for c in service.get("/api/cameras").json()}
+    pets, broken = cameras["pets"], cameras["broken"]
+    assert pets["status"] == "live" and pets["error"] is None and pets["connects"] == 1
+    assert 4.0 <= pets["fps_in"] <= 6.0 and pets["frames_detected"] > 0 and pets["last_frame_at"] > time.time() - 5
+    assert broken["status"] in {"reconnecting", "failed"} and "cannot open video" in broken["error"]
+    assert broken["frames_in"] == 0 and broken["latest_url"] is None
+    assert service.get("/api/cameras/nope").status_code == 404
+    image = cv2.imdecode(np.frombuffer(service.get(pets["latest_url"]).content, np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape == (576, 768, 3)
+    metrics = service.get("/metrics").text
+    assert 'cctv_camera_up{camera="pets"} 1.0' in metrics and 'cctv_camera_up{camera="broken"} 0.0' in metrics
+    assert "cctv_detector_inference_seconds_count" in metrics and 'cctv_events_total{camera="pets"' in metrics
+    assert service.get("/metrics", role=None).status_code == 401
+
+
+def test_session_cookie_signs_a_console_in(service: Service) -> None:
+    with httpx.Client(base_url=service.url) as browser:
+        assert browser.get("/api/cameras").status_code == 401
+        assert browser.post("/api/session", json={"token": "wrong"}).status_code == 401
+        signed = browser.post("/api/session", json={"token": service.tokens["viewer"]})
+        assert signed.json() == {"name": "viewer-1", "role": "viewer"}
+        assert "httponly" in signed.headers["set-cookie"].lower()
+        assert browser.get("/api/cameras").status_code == 200
+        assert browser.get("/api/session").json()["role"] == "viewer"
+        assert browser.delete("/api/session").status_code == 204
+        browser.cookies.clear()
+        assert browser.get("/api/cameras").status_code == 401
+
+
+def test_sigterm_ends_events_and_finishes_clips_then_restart_keeps_everything(service: Service) -> None:
+    reviewed = service.wait_for("a finished event", service.finished_event)
+    assert isinstance(reviewed, dict)
+    service.post(f"/api/events/{reviewed['id']}/review", {"action": "false_positive"})
+    code, out = service.stop()
+    assert code == 0, out
+    with EventStore.open(service.data) as store:
+        events, _ = store.query(limit=1000)
+        assert events and all(s.event.end is not None for s in events)
+        for stored in events:
+            for relative in (stored.clip, stored.snapshot, stored.thumbnail):
+                assert relative is None or store.evidence_path(relative).is_file()
+        assert len(store.reviews(reviewed["id"])) >= 1
+    assert not list((service.data / "evidence").rglob("*.part"))
+    service.start()
+    again = service.get(f"/api/events/{reviewed['id']}").json()
+    assert again["review_state"] == "false_positive" and again["clip_url"]
+    assert len(service.get("/api/events", params={"limit": 1000}).json()["items"]) >= len(events)
+
+
+def test_sigkill_mid_clip_leaves_nothing_partial(service: Service) -> None:
+    def open_event() -> dict[str, object] | None:
+        items = service.get("/api/events", params={"camera": "pets", "limit": 100}).json()["items"]
+        return next((e for e in items if e["end"] is None), None)
+
+    victim = service.wait_for("an open event (a clip being written)", open_event)
+    assert isinstance(victim, dict)
+    assert list((service.data / "evidence" / "pets").glob(".*.part")), "no clip in progress"
+    service.stop(signal.SIGKILL)
+    service.start()
+    after = service.get(f"/api/events/{victim['id']}").json()
+    assert after["end"] is not None and after["clip_url"] is None
+    assert service.get(f"/api/events/{victim['id']}/clip.mp4").status_code == 404
+    assert not list((service.data / "evidence").rglob("*.part"))
+    with EventStore.open(service.data) as store:
+        for stored in store.query(limit=1000)[0]:
+            for relative in (stored.clip, stored.snapshot, stored.thumbnail):
+                assert relative is None or store.evidence_path(relative).is_file()
+    code, out = service.stop()
+    assert code == 0, out
+
+
+def test_serve_rejects_a_bad_config_in_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("cameras: {a: {source: x.mp4}}\nservice: {timezone: Mars/Olympus}\n")
+    result = cctv("serve", "--config", bad)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "unknown time zone 'Mars/Olympus'" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+del os
