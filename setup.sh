@@ -2,7 +2,8 @@
 # Sets up a fresh checkout: a virtual environment, the package, and the verified assets.
 #   ./setup.sh          runtime (+ evaluation plots)
 #   ./setup.sh --test   also pytest, the optional Ultralytics backend (pulls torch, ~6 GB), and a
-#                       PostgreSQL server and a mosquitto MQTT broker (Debian packages) that the tests start on loopback
+#                       PostgreSQL server and a mosquitto MQTT broker (Debian packages) that the tests start on loopback,
+#                       and chromium for the console's browser tests
 set -euo pipefail
 cd "$(dirname "$0")"
 extras="eval"
@@ -11,6 +12,7 @@ if [ "${1:-}" = "--test" ]; then
   missing=""
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="postgresql"
   [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing="$missing mosquitto"
+  [ -x /usr/bin/chromium ] || missing="$missing chromium"  # the console's browser tests (Playwright drives it)
   if [ -n "$missing" ]; then
     sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
     $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null

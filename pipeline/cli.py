@@ -115,6 +115,26 @@ def bench(
     typer.echo(f"-> {out}/bench.json, {out}/bench.png")
 
 
+@app.command("bench-live")
+def bench_live(
+    config: Annotated[Path, typer.Option("--config", "-c", help="site config YAML")] = Path("configs/site.yaml"),
+    seconds: Annotated[float, typer.Option(help="seconds of watching the cameras")] = 300,
+    load_seconds: Annotated[float, typer.Option(help="seconds of API load after that (0: none)")] = 60,
+    clients: Annotated[int, typer.Option(help="concurrent API clients during the load")] = 50,
+    out: Annotated[Path, typer.Option(help="output directory (its data/ is the service's, started fresh)")] = Path(
+        "out/bench-live"
+    ),
+    port: Annotated[Optional[int], typer.Option(help="service port (default: a free one)")] = None,
+) -> None:
+    """Run `cctv serve` and measure it: detection rate, drops, lag, event latency, CPU, RSS, API under load."""
+    from pipeline.benchlive import format_table, plot, run_bench_live
+
+    result = run_bench_live(config, seconds, load_seconds, clients, out, port)
+    plot(result, out / "bench-live.png")
+    typer.echo(format_table(result.report))
+    typer.echo(f"-> {out}/bench-live.json, {out}/bench-live.png")
+
+
 @app.command("eval")
 def eval_events(
     events: Annotated[Path, typer.Option(help="predicted events (JSON lines, e.g. a replay's events.jsonl)")],

@@ -33,6 +33,8 @@ from pipeline.sources import open_source
 
 def resolve(path: str, config_path: Path) -> str:
     """Relative paths in a config are tried from the working directory, then from the config's project."""
+    if "://" in path:  # a stream URL (Path would fold its double slash)
+        return path
     p = Path(path)
     if p.is_absolute() or p.exists():
         return str(p)

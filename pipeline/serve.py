@@ -7,6 +7,7 @@ app's lifespan stops the cameras (open events ended, clips finished), then the s
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 from types import FrameType
@@ -22,11 +23,17 @@ from pipeline.store import EventStore
 
 
 class _Server(uvicorn.Server):
-    """Ends the server-sent event streams as soon as a stop signal arrives, so they do not hold it open."""
+    """Ends the server-sent event streams as soon as a stop signal arrives, so they do not hold it open.
+
+    Unlike uvicorn's own handler it does not re-raise the signal after the graceful stop: the process
+    exits 0, as service managers expect of a clean shutdown. A second Ctrl-C still forces the exit.
+    """
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.config.app.state.hub.close()
-        super().handle_exit(sig, frame)
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        self.should_exit = True
 
 
 def site_with_overrides(config_path: Path, **overrides: Any) -> SiteConfig:
@@ -62,3 +69,4 @@ def serve(config_path: Path, **overrides: Any) -> None:
             flush=True,
         )
         _Server(config).run()
+        print(f"stopped: open events ended and clips finished (data: {store.data_dir})", file=sys.stderr)

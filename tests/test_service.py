@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
@@ -19,119 +12,15 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-import yaml
+from conftest import cctv
+from harness import EVENT_WAIT_S, POST_ROLL, PRE_ROLL, Service, start_service
 
 from pipeline.store import EventStore
-from tests.conftest import FOOTAGE, ROOT, cctv
-
-PRE_ROLL, POST_ROLL = 2.0, 1.0
-EVENT_WAIT_S = 150.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def site_config(path: Path, data: Path, port: int, **service: object) -> Path:
-    """PETS09 looped as a live camera, plus a camera whose RTSP source refuses connections."""
-    pets = yaml.safe_load((ROOT / "configs" / "pets09.yaml").read_text())["cameras"]["pets"]
-    pets.update(source=str(FOOTAGE / "pets09-s2l1.avi"), loop=True, detect={"fps": 5})
-    config = {
-        "model": {"path": str(ROOT / "models" / "yolo11n_int8_openvino_model")},
-        "service": {
-            "data": str(data),
-            "port": port,
-            "evidence": {"pre_roll": PRE_ROLL, "post_roll": POST_ROLL},
-            **service,
-        },
-        "cameras": {"pets": pets, "broken": {"source": "rtsp://127.0.0.1:9/none", "detect": {"fps": 5}}},
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-@dataclass
-class Service:
-    config: Path
-    data: Path
-    port: int
-    tokens: dict[str, str] = field(default_factory=dict)
-    proc: subprocess.Popen[str] | None = None
-    stream: list[tuple[str, dict[str, object]]] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        cmd = [sys.executable, "-m", "pipeline.cli", "serve", "--config", str(self.config)]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"cctv serve exited: {self.proc.stdout.read() if self.proc.stdout else ''}"
-            try:
-                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.3)
-        raise AssertionError("cctv serve did not answer within 60 s")
-
-    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        out, _ = self.proc.communicate(timeout=60)
-        return self.proc.returncode, out
-
-    def get(self, path: str, role: str | None = "viewer", **kwargs: object) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
-        return httpx.get(f"{self.url}{path}", headers=headers | kwargs.pop("headers", {}), timeout=30, **kwargs)
-
-    def post(self, path: str, body: object, role: str = "operator") -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.tokens[role]}"}
-        return httpx.post(f"{self.url}{path}", json=body, headers=headers, timeout=30)
-
-    def listen(self) -> None:
-        """Collect the server-sent events in the background, as a console would."""
-
-        def run() -> None:
-            headers = {"Authorization": f"Bearer {self.tokens['viewer']}"}
-            with httpx.stream("GET", f"{self.url}/api/events/stream", headers=headers, timeout=None) as response:
-                kind = None
-                for line in response.iter_lines():
-                    if line.startswith("event: "):
-                        kind = line[7:]
-                    elif line.startswith("data: ") and kind:
-                        self.stream.append((kind, json.loads(line[6:])))
-
-        threading.Thread(target=run, daemon=True).start()
-
-    def wait_for(self, what: str, check: object, timeout: float = EVENT_WAIT_S) -> object:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = check()  # type: ignore[operator]
-            if found:
-                return found
-            time.sleep(0.5)
-        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-    def finished_event(self) -> dict[str, object] | None:
-        items = self.get("/api/events", params={"camera": "pets", "limit": 100}).json()["items"]
-        return next((e for e in items if e["clip_url"] and e["end"] is not None), None)
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    root = tmp_path_factory.mktemp("serve")
-    port = free_port()
-    svc = Service(site_config(root / "site.yaml", root / "data", port), root / "data", port)
-    for role in ("viewer", "operator", "admin"):
-        result = cctv("token", "create", "--role", role, "--name", f"{role}-1", "--config", svc.config)
-        assert result.returncode == 0, result.stderr
-        svc.tokens[role] = result.stdout.strip()
-    svc.start()
-    svc.listen()
+    svc = start_service(tmp_path_factory.mktemp("serve"))
     yield svc
     if svc.proc is not None and svc.proc.poll() is None:
         svc.proc.kill()
@@ -265,5 +154,3 @@ def test_serve_rejects_a_bad_config_in_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "unknown time zone 'Mars/Olympus'" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
-
-del os

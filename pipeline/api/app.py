@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from pipeline.api import live_routes, routes
@@ -14,6 +16,8 @@ from pipeline.api.stream import EventHub
 from pipeline.errors import CctvError
 from pipeline.live.service import LiveService
 from pipeline.store.service import EventNotFound, EventStore
+
+CONSOLE_DIR = Path(__file__).resolve().parents[1] / "console"  # the operator console: static files, no build step
 
 
 def _not_found(_request: Request, exc: Exception) -> JSONResponse:
@@ -52,6 +56,7 @@ def create_app(store: EventStore, live: LiveService | None = None) -> FastAPI:
         live.on_evidence.append(lambda event_id: hub.publish("evidence", event_id))
     app.include_router(live_routes.router)  # first: /api/events/stream before /api/events/{event_id}
     app.include_router(routes.router)
+    app.mount("/", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")  # last: /api and /metrics win
     app.add_exception_handler(EventNotFound, _not_found)
     app.add_exception_handler(CctvError, _bad_input)
     return app
