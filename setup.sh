@@ -13,6 +13,7 @@ if [ "${1:-}" = "--test" ]; then
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="postgresql"
   [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing="$missing mosquitto"
   [ -x /usr/bin/chromium ] || missing="$missing chromium"  # the console's browser tests (Playwright drives it)
+  fc-list :lang=ko 2>/dev/null | grep -q . || missing="$missing fonts-noto-cjk"  # Korean labels in its screenshots
   if [ -n "$missing" ]; then
     sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
     $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null

@@ -316,7 +316,7 @@ async def _load(url: str, token: str, clients: int, seconds: float, rng: random.
         choice = rng.random()
         with_clip = [e for e in events.values() if e.get("clip_url")]
         if choice < 0.2 or not events:
-            page = await request(client, "list", "/api/events", params={"limit": rng.choice((20, 50, 100))})
+            page = await request(client, "list", "/api/events", params={"limit": rng.choice((10, 50, 100))})
         elif choice < 0.35:
             params = {"limit": 50, "camera": rng.choice(cameras)}
             page = await request(client, "list_camera", "/api/events", params=params)
@@ -541,8 +541,8 @@ def _report(
             "frames_detected": final["frames_detected"],
             "frames_dropped": final["frames_dropped"],
             "drop_pct": round(100 * final["frames_dropped"] / frames_in, 2) if frames_in else None,
-            "lag_p50_s": final["lag_p50"],
-            "lag_p95_s": final["lag_p95"],
+            "lag_p50_s": None if final["lag_p50"] is None else round(final["lag_p50"], 3),
+            "lag_p95_s": None if final["lag_p95"] is None else round(final["lag_p95"], 3),
             "lag_p50_samples_median_s": _pct(lag50, 50),
             "lag_p95_samples_p95_s": _pct(lag95, 95),
             "lag_p95_samples_max_s": round(max(lag95), 3) if lag95 else None,
@@ -553,6 +553,8 @@ def _report(
             row["fps_detected_mean_load"] = _mean([s.cameras[name]["fps_detected"] for s in loaded])
             row["fps_detected_min_load"] = min(s.cameras[name]["fps_detected"] for s in loaded)
             row["frames_dropped_during_load"] = final["frames_dropped"] - end["frames_dropped"]
+            lag95_load = [s.cameras[name]["lag_p95"] for s in loaded if s.cameras[name]["lag_p95"] is not None]
+            row["lag_p95_samples_max_load_s"] = round(max(lag95_load), 3) if lag95_load else None
         return row
 
     latencies = _latencies(watch, t0)

@@ -278,17 +278,22 @@ class VideoSource:
         while batch := self.take(1):
             yield batch[0]
 
+    def wait(self) -> None:
+        """Live: block until a frame is waiting or the source has ended (then take() does not block)."""
+        if self._thread is None:
+            raise RuntimeError("wait() and take() are for live sources; iterate a file source")
+        with self._cond:
+            while not self._pending and not self._done and not self._closed.is_set():
+                self._cond.wait()
+
     def take(self, limit: int) -> list[Frame]:
         """Live: wait for a frame, then hand out up to `limit` waiting frames, oldest first; [] once ended.
 
         With a backlog, a consumer that was busy gets the frames it missed as one batch (which the
         detector may pack into one inference) instead of only the newest.
         """
-        if self._thread is None:
-            raise RuntimeError("take() is for live sources; iterate a file source")
+        self.wait()
         with self._cond:
-            while not self._pending and not self._done and not self._closed.is_set():
-                self._cond.wait()
             batch = [self._pending.popleft() for _ in range(min(limit, len(self._pending)))]
         if not batch and self._failure is not None:
             raise self._failure

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from mosquitto import start_broker, stop_broker
 
 from pipeline.assets import asset_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 PETS_CONFIG = ROOT / "configs" / "pets09.yaml"
 FOOTAGE = asset_dir() / "footage"
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def cctv(*args: object, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -45,3 +55,12 @@ def pets_truth(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("truth") / "truth.jsonl"
     write_jsonl(path, events)
     return path
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """An anonymous mosquitto broker on loopback for the session; yields its port."""
+    port = free_port()
+    proc = start_broker(tmp_path_factory.mktemp("mosquitto"), port, "allow_anonymous true")
+    yield port
+    stop_broker(proc)

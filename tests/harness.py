@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -14,16 +13,10 @@ from pathlib import Path
 
 import httpx
 import yaml
-from conftest import FOOTAGE, ROOT, cctv
+from conftest import FOOTAGE, ROOT, cctv, free_port
 
 PRE_ROLL, POST_ROLL = 2.0, 1.0
 EVENT_WAIT_S = 150.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def site_config(path: Path, data: Path, port: int, **service: object) -> Path:
@@ -87,15 +80,20 @@ class Service:
     def listen(self) -> None:
         """Collect the server-sent events in the background, as a console would."""
 
-        def run() -> None:
+        def run() -> None:  # reconnects, as EventSource does, across the tests' restarts
             headers = {"Authorization": f"Bearer {self.tokens['viewer']}"}
-            with httpx.stream("GET", f"{self.url}/api/events/stream", headers=headers, timeout=None) as response:
-                kind = None
-                for line in response.iter_lines():
-                    if line.startswith("event: "):
-                        kind = line[7:]
-                    elif line.startswith("data: ") and kind:
-                        self.stream.append((kind, json.loads(line[6:])))
+            while True:
+                try:
+                    with httpx.stream("GET", f"{self.url}/api/events/stream", headers=headers, timeout=None) as reply:
+                        kind = None
+                        for line in reply.iter_lines():
+                            if line.startswith("event: "):
+                                kind = line[7:]
+                            elif line.startswith("data: ") and kind:
+                                self.stream.append((kind, json.loads(line[6:])))
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.5)
 
         threading.Thread(target=run, daemon=True).start()
 

@@ -3,78 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
 import subprocess
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
+from conftest import free_port
+from mosquitto import MOSQUITTO_PASSWD, Subscriber, start_broker, stop_broker
 
 from pipeline.config import MqttConfig
 from pipeline.events import Event, EventChange
 from pipeline.live.mqtt import MqttPublisher
-
-MOSQUITTO = Path("/usr/sbin/mosquitto")
-MOSQUITTO_PASSWD = Path("/usr/bin/mosquitto_passwd")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _mosquitto_bin() -> str:
-    found = str(MOSQUITTO) if MOSQUITTO.is_file() else shutil.which("mosquitto")
-    if found is None:
-        pytest.fail("mosquitto (MQTT broker) not found: run `./setup.sh --test` (apt-get install mosquitto)")
-    return found
-
-
-def _start_broker(directory: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
-    """A mosquitto on 127.0.0.1:`port`, returned once the port accepts connections."""
-    directory.mkdir(parents=True, exist_ok=True)
-    lines = [f"listener {port} 127.0.0.1", "persistence false", *extra]
-    if os.geteuid() == 0:  # as root, mosquitto would switch to user `mosquitto`, who cannot read pytest's tmp dirs
-        lines.append("user root")
-    conf = directory / "mosquitto.conf"
-    conf.write_text("\n".join(lines) + "\n")
-    log = directory / "mosquitto.log"
-    proc = subprocess.Popen([_mosquitto_bin(), "-c", str(conf)], stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"mosquitto exited with {proc.returncode}: {log.read_text()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    _stop(proc)
-    pytest.fail(f"mosquitto did not listen on port {port} within 10 s: {log.read_text()}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """An anonymous mosquitto for the module; yields its port."""
-    port = _free_port()
-    proc = _start_broker(tmp_path_factory.mktemp("mosquitto"), port, "allow_anonymous true")
-    yield port
-    _stop(proc)
 
 
 @pytest.fixture(scope="module")
@@ -94,35 +33,6 @@ def _changes(events: list[Event]) -> list[EventChange]:
 
 def _expected(topic: str, changes: list[EventChange]) -> list[tuple[str, dict]]:
     return [(f"{topic}/{c.event.camera}/{c.kind}", {"kind": c.kind, "event": c.event.to_dict()}) for c in changes]
-
-
-class Subscriber:
-    """A separate paho client that records (topic, decoded JSON) of everything under `{topic}/#`."""
-
-    def __init__(self, port: int, topic: str, username: str | None = None, password: str | None = None) -> None:
-        self.messages: list[tuple[str, dict]] = []
-        self._subscribed = threading.Event()
-        self._topic = topic
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{port}")
-        if username is not None:
-            self.client.username_pw_set(username, password)
-        self.client.on_connect = lambda c, *_: c.subscribe(f"{self._topic}/#", qos=1)
-        self.client.on_subscribe = lambda *_: self._subscribed.set()
-        self.client.on_message = lambda _c, _u, msg: self.messages.append((msg.topic, json.loads(msg.payload)))
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        assert self._subscribed.wait(5), "the test subscriber could not subscribe"
-
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[tuple[str, dict]]:
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.2)  # anything beyond `count` would be a duplicate: give it a moment to show up
-        return list(self.messages)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 def _wait_connected(publisher: MqttPublisher, timeout: float = 10.0) -> bool:
@@ -173,7 +83,7 @@ def test_custom_topic(broker: int, pets_events: list[Event]) -> None:
 def test_broker_down_never_blocks_and_delivers_once_it_is_up(
     tmp_path: Path, pets_events: list[Event], caplog: pytest.LogCaptureFixture
 ) -> None:
-    port = _free_port()  # nothing listens here yet
+    port = free_port()  # nothing listens here yet
     before, after = _changes(pets_events[:4]), _changes(pets_events[4:8])
     started = time.monotonic()
     publisher = MqttPublisher(MqttConfig(host="127.0.0.1", port=port, qos=1), client_id="test-pub-down")
@@ -190,7 +100,7 @@ def test_broker_down_never_blocks_and_delivers_once_it_is_up(
         # paho retries 1 s, then 3 s, after the first attempt: start the broker and subscribe in between, so the
         # subscriber is there before the publisher connects and hands over its queue
         time.sleep(max(0.0, started + 1.5 - time.monotonic()))
-        proc = _start_broker(tmp_path / "late", port, "allow_anonymous true")
+        proc = start_broker(tmp_path / "late", port, "allow_anonymous true")
         sub = Subscriber(port, "cctv/events")
         assert _wait_connected(publisher, timeout=35.0), "the publisher did not reconnect to the late broker"
         for change in after:
@@ -202,7 +112,7 @@ def test_broker_down_never_blocks_and_delivers_once_it_is_up(
         if sub is not None:
             sub.close()
         if proc is not None:
-            _stop(proc)
+            stop_broker(proc)
     assert received == _expected("cctv/events", before + after)
     unreachable = [r for r in caplog.records if r.name == "pipeline.live.mqtt" and "unreachable" in r.getMessage()]
     assert len(unreachable) == 1, "the outage must be logged once, not once per reconnect attempt"
@@ -213,8 +123,8 @@ if MOSQUITTO_PASSWD.is_file():
     def test_username_and_password(tmp_path: Path, pets_events: list[Event]) -> None:
         passwords = tmp_path / "passwd"
         subprocess.run([str(MOSQUITTO_PASSWD), "-b", "-c", str(passwords), "cctv", "s3cret"], check=True)
-        port = _free_port()
-        proc = _start_broker(tmp_path / "auth", port, "allow_anonymous false", f"password_file {passwords}")
+        port = free_port()
+        proc = start_broker(tmp_path / "auth", port, "allow_anonymous false", f"password_file {passwords}")
         changes = _changes(pets_events[:2])
         try:
             wrong = MqttPublisher(MqttConfig(host="127.0.0.1", port=port, username="cctv", password="nope"), "bad")
@@ -233,5 +143,5 @@ if MOSQUITTO_PASSWD.is_file():
                 wrong.close(timeout=0)
                 sub.close()
         finally:
-            _stop(proc)
+            stop_broker(proc)
         assert received == _expected("cctv/events", changes)

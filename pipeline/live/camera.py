@@ -188,14 +188,16 @@ class CameraWorker:
         dropped0 = src.stats.dropped
         try:
             while not self._stop.is_set():
-                batch = src.take(self.cam.detect.pack_frames)
-                if not batch:
-                    break
-                offset = time.time() - batch[0].pts if offset is None else offset
-                frames = [replace(f, pts=f.pts + offset) for f in batch]
-                for frame in frames:
-                    recorder.push(frame)
-                pipe.process(frames)
+                src.wait()
+                with self.detector.shared.turn():  # take the frames only now: the freshest ones
+                    batch = src.take(self.cam.detect.pack_frames)
+                    if not batch:
+                        break
+                    offset = time.time() - batch[0].pts if offset is None else offset
+                    frames = [replace(f, pts=f.pts + offset) for f in batch]
+                    for frame in frames:
+                        recorder.push(frame)
+                    pipe.process(frames)
                 now = time.time()
                 last = frames[-1]
                 self._account(src, frames, now, dropped0)

@@ -1,17 +1,20 @@
-"""One loaded model for every camera of the live service.
+"""One loaded model for every camera of the live service, used by one camera at a time, in turn.
 
-A single inference thread takes the cameras' requests in arrival order (FIFO, so no camera starves):
-on a CPU one inference already uses every core, so two at once would only slow both down. Each
-camera keeps its own classes and thresholds over the shared network (`Detector.with_options`), and
-each request is one camera's batch of frames, which the detector packs into as few inferences as fit.
+A camera waits for its turn (first come, first served, so none starves) and only then takes its
+waiting frames, so it always analyses its freshest frames rather than ones that queued behind other
+cameras. Everything a camera does with a batch (motion gate, detection, tracking, rules, evidence)
+runs within its turn: on a small CPU one inference already uses every core, and other work running
+beside it would only slow it down. Only the sources' decoding runs alongside.
+
+Each camera keeps its own classes and thresholds over the shared network (`Detector.with_options`).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import supervision as sv
@@ -29,26 +32,35 @@ class SharedDetector:
         self.model_cfg = model_cfg
         self.base = load_model(model_cfg, DetectOptions())
         self.observe = observe
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="detector")
-        self._lock = threading.Lock()
-        self.queued = 0  # requests waiting or running
+        self._cond = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+        self.waiting = 0  # cameras waiting for their turn
         self.inferences = 0
         self.busy_seconds = 0.0
 
     def for_camera(self, cam: CameraConfig) -> CameraDetector:
         return CameraDetector(self, self.base.with_options(camera_options(self.model_cfg, cam)))
 
-    def run(self, view: Detector, items: Items) -> list[sv.Detections]:
-        """Queue one camera's batch and wait for its detections."""
-        with self._lock:
-            self.queued += 1
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Hold the detector (and the CPU) for one batch; turns are granted in the order asked."""
+        with self._cond:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            self.waiting += 1
+            while ticket != self._serving:
+                self._cond.wait()
+            self.waiting -= 1
         try:
-            return self._executor.submit(self._infer, view, items).result()
+            yield
         finally:
-            with self._lock:
-                self.queued -= 1
+            with self._cond:
+                self._serving += 1
+                self._cond.notify_all()
 
-    def _infer(self, view: Detector, items: Items) -> list[sv.Detections]:
+    def run(self, view: Detector, items: Items) -> list[sv.Detections]:
+        """One camera's detections, within its turn."""
         before, start = view.inferences, time.perf_counter()
         found = view.detect_many(items)
         seconds, count = time.perf_counter() - start, view.inferences - before
@@ -59,12 +71,9 @@ class SharedDetector:
                 self.observe(seconds / count)
         return found
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
-
 
 class CameraDetector:
-    """What one camera's pipeline calls (a `BatchDetector`): its own options, the shared model and queue."""
+    """What one camera's pipeline calls (a `BatchDetector`): its own options over the shared model."""
 
     def __init__(self, shared: SharedDetector, view: Detector) -> None:
         self.shared = shared

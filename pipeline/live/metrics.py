@@ -64,8 +64,8 @@ class _ServiceCollector(Collector):
                 if value is not None:
                     lag.add_metric([name, str(q)], value)
         yield from (up, fps_in, fps_done, dropped, lag, connects)
-        queue = GaugeMetricFamily("cctv_detector_queue_depth", "Camera batches waiting for or in inference")
-        queue.add_metric([], self.service.detector.queued)
+        queue = GaugeMetricFamily("cctv_detector_queue_depth", "Cameras with frames waiting for their detector turn")
+        queue.add_metric([], self.service.detector.waiting)
         yield queue
         events = CounterMetricFamily("cctv_events", "Events started, by camera and rule", labels=["camera", "rule"])
         for (camera, rule), count in sorted(self.service.events_by_rule.items()):

@@ -82,7 +82,6 @@ class LiveService:
         deadline = time.monotonic() + STOP_TIMEOUT_S
         for worker in self.cameras.values():
             worker.join(max(0.0, deadline - time.monotonic()))
-        self.detector.close()
         if self.mqtt is not None:
             self.mqtt.close()
 

@@ -1,0 +1,278 @@
+"""The operator console in a real browser: Debian's chromium driven by Playwright, against a real `cctv serve`.
+
+Screenshots of the queue, the event view and the camera wall are saved under artifacts/console/.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import ROOT
+from harness import EVENT_WAIT_S, Service, start_service
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+ARTIFACTS = ROOT / "artifacts" / "console"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+EVENT_WAIT_MS = int(EVENT_WAIT_S * 1000) + 30_000
+SITE_TZ = ZoneInfo("Asia/Seoul")  # the harness's site config leaves the service's default time zone
+
+
+@pytest.fixture(scope="module")
+def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    service = start_service(tmp_path_factory.mktemp("console"))
+    yield service
+    if service.proc is not None and service.proc.poll() is None:
+        service.stop()  # SIGTERM: the service ends its event streams and stops its cameras
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Console:
+    """One signed-in browser page (its own context, so its own cookie and localStorage)."""
+
+    def __init__(self, browser: Browser, svc: Service, role: str, path: str = "/", width: int = 1920,
+                 height: int = 1080, timezone_id: str = "America/New_York") -> None:
+        # The browser runs in a zone other than the site's, so times in the site's zone are the page's doing.
+        self.context = browser.new_context(viewport={"width": width, "height": height}, base_url=svc.url,
+                                           timezone_id=timezone_id, locale="en-US")
+        self.page: Page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.goto(path)
+        self.page.fill("#token", svc.tokens[role])
+        self.page.click("#signin-button")
+        expect(self.page.locator("#user")).to_contain_text(f"{role}-1")
+
+    def row(self, event_id: str):  # noqa: ANN201 - a Playwright Locator
+        return self.page.locator(f'#queue li[data-id="{event_id}"]')
+
+    def row_ids(self) -> list[str]:
+        return self.page.eval_on_selector_all("#queue li", "rows => rows.map(r => r.dataset.id)")
+
+    def close(self) -> None:
+        self.context.close()
+        assert not self.errors, f"JavaScript errors on the page: {self.errors}"
+
+
+@pytest.fixture
+def consoles(browser: Browser, svc: Service) -> Iterator[list[Console]]:
+    opened: list[Console] = []
+    yield opened
+    for console in opened:
+        console.close()
+
+
+def open_console(consoles: list[Console], browser: Browser, svc: Service, role: str, **kwargs: object) -> Console:
+    console = Console(browser, svc, role, **kwargs)  # type: ignore[arg-type]
+    consoles.append(console)
+    return console
+
+
+def review_state(svc: Service, event_id: str) -> str:
+    return svc.get(f"/api/events/{event_id}").json()["review_state"]
+
+
+def test_bad_token_is_refused(browser: Browser, svc: Service) -> None:
+    context = browser.new_context(base_url=svc.url)
+    page = context.new_page()
+    page.goto("/")
+    page.fill("#token", "not-a-token")
+    page.click("#signin-button")
+    expect(page.locator("#signin-error")).to_contain_text("invalid")
+    expect(page.locator("#app")).to_be_hidden()
+    assert page.request.get("/api/session").status == 401  # no cookie was set
+    context.close()
+
+
+def test_live_event_plays_and_is_acknowledged_with_the_keyboard(
+    browser: Browser, svc: Service, consoles: list[Console]
+) -> None:
+    console = open_console(consoles, browser, svc, "operator")
+    page = console.page
+    expect(page.locator("#stream-state")).to_have_attribute("data-state", "live")
+    known = console.row_ids()
+
+    # A new event arrives through the server-sent event stream: no reload.
+    page.wait_for_function(
+        "known => [...document.querySelectorAll('#queue li')].some(li => !known.includes(li.dataset.id))",
+        arg=known, timeout=EVENT_WAIT_MS,
+    )
+    new_id = next(i for i in console.row_ids() if i not in known)
+    assert svc.get(f"/api/events/{new_id}").status_code == 200  # a real event of the service
+
+    # Its evidence arrives live too (thumbnail in the row); open an event that has its clip.
+    with_clip = page.locator('#queue li[data-has-clip="1"]').first
+    expect(with_clip).to_be_visible(timeout=EVENT_WAIT_MS)
+    expect(with_clip.locator(".thumb img")).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "queue.png")
+    event_id = with_clip.get_attribute("data-id")
+    assert event_id
+    with_clip.click()
+    expect(page.locator("#event")).to_have_attribute("data-id", event_id)
+    expect(page.locator("#snapshot")).to_be_visible()
+    page.wait_for_function("() => document.querySelector('#snapshot').naturalWidth > 0")
+
+    # The clip plays: the video's current time advances; seeking works (Range requests).
+    page.wait_for_function("() => document.querySelector('#clip').currentTime > 0.5", timeout=30_000)
+    duration = page.evaluate("document.querySelector('#clip').duration")
+    assert duration > 1, duration
+    page.evaluate("""() => new Promise(resolve => {
+        const v = document.querySelector('#clip');
+        v.addEventListener('seeked', resolve, {once: true});
+        v.currentTime = 0.1;
+    })""")
+    page.wait_for_function("() => document.querySelector('#clip').currentTime > 0.4", timeout=30_000)
+    page.screenshot(path=ARTIFACTS / "event-view.png")
+
+    # Acknowledge with the keyboard shortcut: it leaves the unreviewed queue, and the server has it.
+    page.keyboard.press("a")
+    expect(console.row(event_id)).to_have_count(0)
+    expect(page.locator("#action-msg")).to_contain_text("Acknowledged")
+    assert review_state(svc, event_id) == "acknowledged"
+    if console.row_ids():  # the console moved on to the next event of the queue
+        expect(page.locator("#event")).not_to_have_attribute("data-id", event_id)
+    assert event_id not in [e["id"] for e in svc.get("/api/events", params={"review_state": "unreviewed"}).json()["items"]]
+
+
+def test_next_and_previous_with_the_keyboard(browser: Browser, svc: Service, consoles: list[Console]) -> None:
+    page = open_console(consoles, browser, svc, "operator", path="/?review_state=any").page
+    expect(page.locator("#queue li").nth(1)).to_be_attached(timeout=EVENT_WAIT_MS)
+    ids = page.eval_on_selector_all("#queue li", "rows => rows.map(r => r.dataset.id)")
+    page.keyboard.press("j")
+    expect(page.locator("#event")).to_have_attribute("data-id", ids[0])
+    page.keyboard.press("ArrowDown")
+    expect(page.locator("#event")).to_have_attribute("data-id", ids[1])
+    expect(page.locator(f'#queue li[data-id="{ids[1]}"]')).to_have_class(re.compile(r"\bselected\b"))
+    page.keyboard.press("k")
+    expect(page.locator("#event")).to_have_attribute("data-id", ids[0])
+
+
+def test_viewer_cannot_review(browser: Browser, svc: Service, consoles: list[Console]) -> None:
+    page = open_console(consoles, browser, svc, "viewer").page
+    first = page.locator("#queue li").first
+    expect(first).to_be_visible(timeout=EVENT_WAIT_MS)
+    event_id = first.get_attribute("data-id")
+    assert event_id
+    first.click()
+    expect(page.locator("#event")).to_have_attribute("data-id", event_id)
+    for action in ("acknowledge", "false_positive", "escalate"):
+        expect(page.locator(f'#actions [data-action="{action}"]')).to_be_disabled()
+    expect(page.locator("#action-msg")).to_contain_text("viewer")
+
+    page.keyboard.press("a")  # the shortcut does nothing but say why
+    expect(page.locator("#action-msg")).to_contain_text("read-only")
+
+    # Forced past the disabled button, the server refuses and the page says so.
+    page.evaluate("document.querySelector('#actions [data-action=acknowledge]').disabled = false")
+    page.click('#actions [data-action="acknowledge"]')
+    expect(page.locator("#action-msg")).to_contain_text("403")
+    expect(page.locator("#action-msg")).to_have_attribute("data-kind", "error")
+    assert review_state(svc, event_id) == "unreviewed"
+    expect(page.locator(f'#queue li[data-id="{event_id}"]')).to_have_count(1)
+
+
+def test_camera_wall_shows_states_and_active_cameras_first(
+    browser: Browser, svc: Service, consoles: list[Console]
+) -> None:
+    page = open_console(consoles, browser, svc, "operator").page
+    page.click("#tab-wall")
+    broken = page.locator('.tile[data-camera="broken"]')
+    pets = page.locator('.tile[data-camera="pets"]')
+    expect(broken).to_have_attribute("data-status", "failed", timeout=60_000)
+    expect(broken.locator(".cam-status")).to_have_text("failed")
+    expect(broken.locator(".cam-error")).not_to_be_empty()
+    expect(pets).to_have_attribute("data-status", "live")
+    expect(pets.locator(".cam-status")).to_have_text("live")
+    page.wait_for_function("() => document.querySelector('.tile[data-camera=pets] img').naturalWidth > 0")
+    # Cameras with an active event come first: no active tile after an inactive one.
+    flags = page.eval_on_selector_all("#wall .tile", "tiles => tiles.map(t => t.classList.contains('active'))")
+    assert flags == sorted(flags, reverse=True), flags
+    page.screenshot(path=ARTIFACTS / "camera-wall.png")
+
+    page.click("#topbar .lang-toggle")
+    expect(broken.locator(".cam-status")).to_have_text("장애")
+    page.screenshot(path=ARTIFACTS / "camera-wall-ko.png")
+
+
+def test_language_switch_persists(browser: Browser, svc: Service, consoles: list[Console]) -> None:
+    page = open_console(consoles, browser, svc, "operator").page
+    expect(page.locator("#queue-heading")).to_have_text("Event queue")
+    page.click("#topbar .lang-toggle")
+    expect(page.locator("#queue-heading")).to_have_text("이벤트 대기열")
+    expect(page.locator('#tab-wall [data-i18n="wall"]')).to_have_text("카메라 월")
+    assert page.evaluate("localStorage.getItem('cctv.lang')") == "ko"
+    page.reload()  # still signed in (cookie), still Korean (localStorage)
+    expect(page.locator("#queue-heading")).to_have_text("이벤트 대기열")
+    expect(page.locator("html")).to_have_attribute("lang", "ko")
+    page.screenshot(path=ARTIFACTS / "queue-ko.png")
+    page.click("#topbar .lang-toggle")
+    expect(page.locator("#queue-heading")).to_have_text("Event queue")
+
+
+def test_times_are_in_the_site_time_zone(browser: Browser, svc: Service, consoles: list[Console]) -> None:
+    event = svc.wait_for("a finished PETS09 event with evidence", svc.finished_event)
+    assert isinstance(event, dict)
+    page = open_console(consoles, browser, svc, "operator", path="/?review_state=any").page
+    row = page.locator(f'#queue li[data-id="{event["id"]}"]')
+    start = datetime.fromtimestamp(event["start"], SITE_TZ)
+    expect(row.locator("time")).to_have_text(start.strftime("%H:%M:%S"))
+    row.click()
+    expect(page.locator("#details .d-start dd")).to_have_text(start.strftime("%Y-%m-%d %H:%M:%S"))
+    # The browser itself runs in New York, where the hour differs.
+    browser_hour = datetime.fromtimestamp(event["start"], ZoneInfo("America/New_York")).strftime("%H:%M:%S")
+    assert browser_hour != start.strftime("%H:%M:%S")
+
+
+def test_filters_in_the_url_survive_a_reload(browser: Browser, svc: Service, consoles: list[Console]) -> None:
+    def unreviewed() -> list[dict[str, object]]:
+        return svc.get("/api/events", params={"camera": "pets", "review_state": "unreviewed"}).json()["items"]
+
+    event_id = svc.wait_for("an unreviewed PETS09 event", unreviewed)[0]["id"]  # type: ignore[index]
+    assert svc.post(f"/api/events/{event_id}/review", {"action": "false_positive"}).status_code == 200
+    page = open_console(consoles, browser, svc, "operator", path="/?camera=pets&review_state=false_positive").page
+    expect(page.locator("#f-camera")).to_have_value("pets")
+    expect(page.locator("#f-review")).to_have_value("false_positive")
+    expect(page.locator(f'#queue li[data-id="{event_id}"]')).to_have_count(1)
+    states = page.eval_on_selector_all("#queue li", "rows => rows.map(r => r.dataset.state)")
+    assert set(states) == {"false_positive"}, states
+
+    page.select_option("#f-camera", "broken")  # a camera without events: the queue empties
+    expect(page).to_have_url(f"{svc.url}/?camera=broken&review_state=false_positive")
+    expect(page.locator("#queue li")).to_have_count(0)
+    expect(page.locator("#queue-empty")).to_be_visible()
+    page.reload()
+    expect(page.locator("#f-camera")).to_have_value("broken")
+    expect(page.locator("#f-review")).to_have_value("false_positive")
+    expect(page.locator("#queue-empty")).to_be_visible()
+    expect(page.locator("#queue li")).to_have_count(0)
+
+
+def test_usable_at_1280x720(browser: Browser, svc: Service, consoles: list[Console]) -> None:
+    page = open_console(consoles, browser, svc, "operator", path="/?review_state=any", width=1280, height=720).page
+    first = page.locator("#queue li").first
+    expect(first).to_be_visible(timeout=EVENT_WAIT_MS)
+    first.click()
+    expect(page.locator("#event")).to_be_visible()
+    for selector in ("#queue", "#filters", "#note", *(f'#actions [data-action="{a}"]' for a in
+                                                     ("acknowledge", "false_positive", "escalate"))):
+        expect(page.locator(selector)).to_be_in_viewport()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.evaluate("document.querySelector('#event-view').scrollWidth <= document.querySelector('#event-view').clientWidth")
+    page.screenshot(path=ARTIFACTS / "event-view-1280x720.png")
+    page.click("#tab-wall")
+    expect(page.locator('.tile[data-camera="pets"]')).to_be_in_viewport()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=ARTIFACTS / "camera-wall-1280x720.png")
