@@ -285,7 +285,11 @@ function showEvent(event) {
     video.load();
   }
   video.hidden = !event.clip_url;
-  $("#clip-pending").hidden = Boolean(event.clip_url);
+  // While the event is open there is no clip yet: show the camera's newest frame (refreshed with the wall).
+  const live = !event.clip_url && event.end === null;
+  $("#live-frame").hidden = !live;
+  if (live && changed) refreshCurrentFrame();
+  $("#clip-pending").hidden = Boolean(event.clip_url) || live;
   $("#clip-pending").textContent = t("clipPending");
 
   const snapshot = $("#snapshot");
@@ -369,7 +373,14 @@ async function pollCameras() {
   if (result.ok) {
     state.cameras = result.data;
     renderWall();
+    refreshCurrentFrame();
   }
+}
+
+function refreshCurrentFrame() {
+  const event = state.current;
+  if (!event || event.clip_url || event.end !== null || state.view !== "events") return;
+  refreshFrame($("#clip-pane"), `/api/cameras/${encodeURIComponent(event.camera)}/latest.jpg`);
 }
 
 function activeCameras() {
@@ -415,19 +426,19 @@ function renderWall() {
 }
 
 // Fetch the newest frame as a blob and swap it in when it has arrived, so tiles never flash empty.
-async function refreshFrame(tile, url) {
-  if (tile.dataset.loading === "1") return;
-  tile.dataset.loading = "1";
+async function refreshFrame(holder, url) {
+  if (holder.dataset.loading === "1") return;
+  holder.dataset.loading = "1";
   try {
     const response = await fetch(`${url}?t=${Date.now()}`, { credentials: "same-origin" });
     if (response.ok) {
-      const img = tile.querySelector("img");
+      const img = holder.querySelector("img");
       const old = img.src;
       img.src = URL.createObjectURL(await response.blob());
       if (old.startsWith("blob:")) URL.revokeObjectURL(old);
     }
   } finally {
-    tile.dataset.loading = "0";
+    holder.dataset.loading = "0";
   }
 }
 
