@@ -17,7 +17,10 @@ import numpy as np
 class H264Writer:
     """Writes BGR frames with their media timestamps; call close() to finish the file."""
 
-    def __init__(self, path: str | Path, width: int, height: int, fps: float, crf: int = 23) -> None:
+    def __init__(
+        self, path: str | Path, width: int, height: int, fps: float, crf: int = 23, tune: str | None = None
+    ) -> None:
+        """tune: x264's tune, e.g. "zerolatency" for many concurrent writers (no lookahead buffers to hold)."""
         self.path = Path(path)
         self.tmp = self.path.with_name(f".{self.path.name}.part")
         self.container = av.open(str(self.tmp), mode="w", format="mp4", options={"movflags": "+faststart"})
@@ -25,7 +28,7 @@ class H264Writer:
         self.stream.width, self.stream.height = width - width % 2, height - height % 2
         self.stream.pix_fmt = "yuv420p"
         self.stream.codec_context.time_base = Fraction(1, 1000)
-        self.stream.options = {"crf": str(crf), "preset": "veryfast"}
+        self.stream.options = {"crf": str(crf), "preset": "veryfast"} | ({"tune": tune} if tune else {})
         self.last_pts = -1
 
     def write(self, image: np.ndarray, t: float) -> None:
