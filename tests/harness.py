@@ -45,6 +45,7 @@ class Service:
     tokens: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[str] | None = None
     stream: list[tuple[str, dict[str, object]]] = field(default_factory=list)
+    closed: threading.Event = field(default_factory=threading.Event)
 
     @property
     def url(self) -> str:
@@ -69,6 +70,12 @@ class Service:
         out, _ = self.proc.communicate(timeout=60)
         return self.proc.returncode, out
 
+    def close(self) -> None:
+        """End of the tests: stop the service gracefully and the event listener for good."""
+        self.closed.set()
+        if self.proc is not None and self.proc.poll() is None:
+            self.stop()
+
     def get(self, path: str, role: str | None = "viewer", **kwargs: object) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
         return httpx.get(f"{self.url}{path}", headers=headers | kwargs.pop("headers", {}), timeout=30, **kwargs)
@@ -82,7 +89,7 @@ class Service:
 
         def run() -> None:  # reconnects, as EventSource does, across the tests' restarts
             headers = {"Authorization": f"Bearer {self.tokens['viewer']}"}
-            while True:
+            while not self.closed.is_set():
                 try:
                     with httpx.stream("GET", f"{self.url}/api/events/stream", headers=headers, timeout=None) as reply:
                         kind = None

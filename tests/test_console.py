@@ -27,8 +27,7 @@ SITE_TZ = ZoneInfo("Asia/Seoul")  # the harness's site config leaves the service
 def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     service = start_service(tmp_path_factory.mktemp("console"))
     yield service
-    if service.proc is not None and service.proc.poll() is None:
-        service.stop()  # SIGTERM: the service ends its event streams and stops its cameras
+    service.close()
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +119,7 @@ def test_live_event_plays_and_is_acknowledged_with_the_keyboard(
     page.screenshot(path=ARTIFACTS / "queue.png")
     event_id = with_clip.get_attribute("data-id")
     assert event_id
-    with_clip.click()
+    page.locator(f'#queue li[data-id="{event_id}"]').click()  # by id: a new event may take the top meanwhile
     expect(page.locator("#event")).to_have_attribute("data-id", event_id)
     expect(page.locator("#snapshot")).to_be_visible()
     page.wait_for_function("() => document.querySelector('#snapshot').naturalWidth > 0")
@@ -166,7 +165,7 @@ def test_viewer_cannot_review(browser: Browser, svc: Service, consoles: list[Con
     expect(first).to_be_visible(timeout=EVENT_WAIT_MS)
     event_id = first.get_attribute("data-id")
     assert event_id
-    first.click()
+    page.locator(f'#queue li[data-id="{event_id}"]').click()  # by id: a new event may take the top meanwhile
     expect(page.locator("#event")).to_have_attribute("data-id", event_id)
     for action in ("acknowledge", "false_positive", "escalate"):
         expect(page.locator(f'#actions [data-action="{action}"]')).to_be_disabled()

@@ -42,18 +42,23 @@ def _wait_connected(publisher: MqttPublisher, timeout: float = 10.0) -> bool:
     return publisher.connected
 
 
-def test_every_change_arrives_on_its_topic_with_the_exact_payload(broker: int, pets_events: list[Event]) -> None:
-    changes = _changes(pets_events)
-    sub = Subscriber(broker, "cctv/events")
-    publisher = MqttPublisher(MqttConfig(host="127.0.0.1", port=broker), client_id="test-pub-default")
+def _publish_all(port: int, cfg: MqttConfig, client_id: str, changes: list[EventChange]) -> list[tuple[str, dict]]:
+    """Publish every change through a connected publisher; what a subscriber to cfg.topic received."""
+    sub = Subscriber(port, cfg.topic)
+    publisher = MqttPublisher(cfg, client_id=client_id)
     try:
         assert _wait_connected(publisher)
         for change in changes:
             publisher(change)
         publisher.close()
-        received = sub.wait_for(len(changes))
+        return sub.wait_for(len(changes))
     finally:
         sub.close()
+
+
+def test_every_change_arrives_on_its_topic_with_the_exact_payload(broker: int, pets_events: list[Event]) -> None:
+    changes = _changes(pets_events)
+    received = _publish_all(broker, MqttConfig(host="127.0.0.1", port=broker), "test-pub-default", changes)
     expected = _expected("cctv/events", changes)
     assert len(received) == len(expected)
     assert sorted(map(json.dumps, received)) == sorted(map(json.dumps, expected))
@@ -67,16 +72,8 @@ def test_every_change_arrives_on_its_topic_with_the_exact_payload(broker: int, p
 
 def test_custom_topic(broker: int, pets_events: list[Event]) -> None:
     changes = _changes(pets_events[:3])
-    sub = Subscriber(broker, "site-a/alarms")
-    publisher = MqttPublisher(MqttConfig(host="127.0.0.1", port=broker, topic="site-a/alarms", qos=2), "test-pub-2")
-    try:
-        assert _wait_connected(publisher)
-        for change in changes:
-            publisher(change)
-        publisher.close()
-        received = sub.wait_for(len(changes))
-    finally:
-        sub.close()
+    cfg = MqttConfig(host="127.0.0.1", port=broker, topic="site-a/alarms", qos=2)
+    received = _publish_all(broker, cfg, "test-pub-2", changes)
     assert received == _expected("site-a/alarms", changes)
 
 

@@ -31,8 +31,7 @@ def mqtt_messages(broker: int) -> Iterator[Subscriber]:
 def service(tmp_path_factory: pytest.TempPathFactory, broker: int, mqtt_messages: Subscriber) -> Iterator[Service]:
     svc = start_service(tmp_path_factory.mktemp("serve"), mqtt={"host": "127.0.0.1", "port": broker})
     yield svc
-    if svc.proc is not None and svc.proc.poll() is None:
-        svc.proc.kill()
+    svc.close()
 
 
 def test_event_with_playable_clip_snapshot_and_thumbnail(service: Service) -> None:
