@@ -133,6 +133,7 @@ class CameraOut(BaseModel):
     id: str
     source: str = Field(description="file name, or a stream's scheme only (URLs may hold passwords)")
     status: Status
+    connected: bool = Field(description="the source is open and delivering frames (status live)")
     error: str | None
     connects: int
     fps_in: float
@@ -156,6 +157,7 @@ class CameraOut(BaseModel):
             id=worker.name,
             source=state.source,
             status=state.status,
+            connected=state.status == "live",
             error=state.error,
             connects=state.connects,
             fps_in=round(fps_in, 2),
