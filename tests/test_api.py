@@ -131,6 +131,7 @@ def test_viewer_lists_gets_and_fetches_evidence_but_cannot_review(api: Api) -> N
 
 def test_operator_reviews_and_admin_audits_it_all(api: Api) -> None:
     api.get(f"/api/events/{EVENT_ID}/clip.mp4", Range="bytes=0-99")
+    api.get(f"/api/events/{EVENT_ID}/clip.mp4", Range="bytes=100-199")  # the same view: not audited again
     api.get(f"/api/events/{EVENT_ID}/snapshot.jpg")
     api.get(f"/api/events/{EVENT_ID}/thumbnail.jpg", role="operator")
     response = api.review("operator", {"action": "escalate", "note": "call the guard"})

@@ -63,7 +63,7 @@ def _evidence_handler(kind: str, media_type: str) -> Callable[..., Response]:
         if path is None or not path.is_file():
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"event {event_id!r} has no {kind}")
         response = file_response(path, media_type, range_header)
-        store.audit(who.name, f"view_{kind}", event_id, {"range": range_header} if range_header else None)
+        store.audit_view(who.name, kind, event_id, {"range": range_header} if range_header else None)
         return response
 
     return handler

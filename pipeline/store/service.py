@@ -44,6 +44,9 @@ EVIDENCE_DIR = "evidence"
 EVENT_FIELDS = tuple(f.name for f in fields(Event))
 ORPHAN_GRACE_S = 60.0  # a recorder may be writing a file whose path is not stored yet
 MAX_LIMIT = 1000
+TOKEN_CACHE_S = 5.0
+VIEW_WINDOW_S = 60.0
+TOKEN_CACHE_SIZE = 10_000
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _HAS_EVIDENCE = or_(*(getattr(EventRow, k).is_not(None) for k in EVIDENCE))
 
@@ -153,6 +156,8 @@ class EventStore:
         self.data_dir = data_dir
         self.clock = clock
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._views: dict[tuple[str, str, str], float] = {}  # (actor, kind, event id) -> last audited view
+        self._token_cache: dict[str, tuple[float, tuple[str, Role, float | None] | None]] = {}
 
     @classmethod
     def open(cls, target: str | Path, data_dir: str | Path | None = None, clock: Callable[[], float] = time.time) -> EventStore:
@@ -297,6 +302,19 @@ class EventStore:
         with self._sessions.begin() as session:
             return self._audit(session, actor, action, event_id, detail)
 
+    def audit_view(self, actor: str, kind: str, event_id: str, detail: dict[str, Any] | None = None) -> None:
+        """Audit that `actor` viewed an event's evidence, once per VIEW_WINDOW_S per actor, event and kind.
+
+        A browser playing one clip sends a burst of range requests; each burst is one view.
+        """
+        key, now = (actor, kind, event_id), time.monotonic()
+        if now - self._views.get(key, -VIEW_WINDOW_S) < VIEW_WINDOW_S:
+            return
+        if len(self._views) >= TOKEN_CACHE_SIZE:
+            self._views = {k: t for k, t in self._views.items() if now - t < VIEW_WINDOW_S}
+        self._views[key] = now
+        self.audit(actor, f"view_{kind}", event_id, detail)
+
     def _audit(
         self, session: Session, actor: str, action: str, event_id: str | None, detail: dict[str, Any] | None
     ) -> AuditEntry:
@@ -332,12 +350,24 @@ class EventStore:
         return token
 
     def verify_token(self, token: str) -> tuple[str, Role] | None:
-        """(name, role) of a live token; None for an unknown, revoked or expired one."""
-        with self._sessions() as session:
-            row = session.scalar(select(TokenRow).where(TokenRow.token_hash == _token_hash(token)))
-        if row is None or row.revoked or (row.expires_at is not None and row.expires_at <= self.clock()):
+        """(name, role) of a live token; None for an unknown, revoked or expired one.
+
+        Lookups are remembered for TOKEN_CACHE_S, so a console's stream of range requests costs no
+        query each; a revocation made by another process (`cctv token`) applies within that time.
+        """
+        digest = _token_hash(token)
+        cached = self._token_cache.get(digest)
+        if cached is None or time.monotonic() - cached[0] > TOKEN_CACHE_S:
+            with self._sessions() as session:
+                row = session.scalar(select(TokenRow).where(TokenRow.token_hash == digest))
+            found = None if row is None or row.revoked else (row.name, cast(Role, row.role), row.expires_at)
+            if len(self._token_cache) >= TOKEN_CACHE_SIZE:
+                self._token_cache.clear()
+            cached = self._token_cache[digest] = (time.monotonic(), found)
+        found = cached[1]
+        if found is None or (found[2] is not None and found[2] <= self.clock()):
             return None
-        return row.name, cast(Role, row.role)
+        return found[0], found[1]
 
     def revoke_tokens(self, name: str) -> int:
         """Revoke every token issued under `name`; returns how many were live."""
@@ -345,6 +375,7 @@ class EventStore:
             rows = session.scalars(select(TokenRow).where(TokenRow.name == name, TokenRow.revoked.is_(False))).all()
             for row in rows:
                 row.revoked = True
+            self._token_cache.clear()
             if rows:
                 self._audit(session, "tokens", "token.revoke", None, {"name": name, "count": len(rows)})
             return len(rows)
