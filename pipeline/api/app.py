@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from anyio import to_thread
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -18,7 +17,6 @@ from pipeline.errors import CctvError
 from pipeline.live.service import LiveService
 from pipeline.store.service import EventNotFound, EventStore
 
-API_THREADS = 8
 CONSOLE_DIR = Path(__file__).resolve().parents[1] / "console"  # the operator console: static files, no build step
 
 
@@ -40,8 +38,6 @@ def create_app(store: EventStore, live: LiveService | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # Route handlers run in worker threads; fewer of them contend less with the cameras for the GIL.
-        to_thread.current_default_thread_limiter().total_tokens = API_THREADS
         if live is not None:
             await run_in_threadpool(live.start)
         try:
