@@ -73,6 +73,7 @@ class LoadResult:
 
 
 def free_port() -> int:
+    """A TCP port free on loopback now (for the service, and for servers the tests start)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,17 +11,11 @@ import pytest
 from mosquitto import start_broker, stop_broker
 
 from pipeline.assets import asset_dir
+from pipeline.benchlive import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PETS_CONFIG = ROOT / "configs" / "pets09.yaml"
 FOOTAGE = asset_dir() / "footage"
-
-
-def free_port() -> int:
-    """A TCP port free on loopback now, for a server a test starts."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cctv(*args: object, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import httpx
 import yaml
-from conftest import FOOTAGE, ROOT, cctv, free_port
+from conftest import FOOTAGE, ROOT, cctv
+
+from pipeline.benchlive import free_port
 
 PRE_ROLL, POST_ROLL = 2.0, 1.0
 EVENT_WAIT_S = 150.0

@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port
 from mosquitto import MOSQUITTO_PASSWD, Subscriber, start_broker, stop_broker
 
+from pipeline.benchlive import free_port
 from pipeline.config import MqttConfig
 from pipeline.events import Event, EventChange
 from pipeline.live.mqtt import MqttPublisher

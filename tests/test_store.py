@@ -6,7 +6,6 @@ import glob
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
+from pipeline.benchlive import free_port
 from pipeline.errors import CctvError
 from pipeline.events import Event, EventBus, EventChange
 from pipeline.store import EventNotFound, EventStore, alembic_config, migrate
@@ -42,12 +42,6 @@ def _pg_bin() -> Path:
     pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql, or set PG_BIN")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A throwaway PostgreSQL cluster (trust auth, loopback only); yields the base URL without a database.
@@ -61,7 +55,7 @@ def postgres_server() -> Iterator[str]:
         shutil.chown(root, "postgres", "postgres")
         os.chmod(root, 0o700)
         as_postgres = ["runuser", "-u", "postgres", "--"]
-    data, log, port = root / "data", root / "log", _free_port()
+    data, log, port = root / "data", root / "log", free_port()
 
     def run(*cmd: object) -> None:
         done = subprocess.run([*as_postgres, *map(str, cmd)], check=False, capture_output=True, text=True)
@@ -257,7 +251,7 @@ def test_bad_target_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CctvError, match="needs a data dir"):
         EventStore.open("postgresql+psycopg://u@127.0.0.1:1/x")
     with pytest.raises(CctvError, match="cannot open event database"):
-        EventStore.open(f"postgresql+psycopg://u@127.0.0.1:{_free_port()}/x", tmp_path)
+        EventStore.open(f"postgresql+psycopg://u@127.0.0.1:{free_port()}/x", tmp_path)
 
 
 class Clock:
