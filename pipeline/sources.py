@@ -181,10 +181,11 @@ class VideoSource:
         sample_fps: float | None,
         live: bool,
         loop: bool,
-        pace: bool,
+        is_file: bool,
         backlog: int = 1,
     ) -> None:
-        self.label, self.live, self.loop, self.pace = label, live, loop, pace
+        self.label, self.live, self.loop, self.is_file = label, live, loop, is_file
+        self.pace = live and is_file  # a file played as a camera is read at real time
         self.stats = SourceStats()
         self._open = opener
         self._input = opener(self.stats)
@@ -368,4 +369,4 @@ def open_source(
     if loop and not is_file:
         raise CctvError(f"cannot loop {label}: only a video file can be looped")
     live = (not is_file or loop) if live is None else live
-    return VideoSource(label, opener, fps, live, loop, pace=live and is_file, backlog=backlog)
+    return VideoSource(label, opener, fps, live, loop, is_file, backlog=backlog)

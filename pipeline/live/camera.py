@@ -109,11 +109,6 @@ class CameraWorker:
         self._src: VideoSource | None = None
         self._thread = threading.Thread(target=self._run, name=f"camera {name}", daemon=True)
 
-    @property
-    def is_file(self) -> bool:
-        text = str(self.source)
-        return "://" not in text and not text.isdigit()
-
     def start(self) -> None:
         self._thread.start()
 
@@ -152,7 +147,7 @@ class CameraWorker:
                 self._src = None
             if self._stop.is_set():
                 break
-            if self.is_file and not self.cam.loop:
+            if src.is_file and not src.loop:  # a file that ended is not coming back
                 self.state.status = "ended"
                 return
             self.state.status = "reconnecting"

@@ -36,8 +36,6 @@ class SharedDetector:
         self._next_ticket = 0
         self._serving = 0
         self.waiting = 0  # cameras waiting for their turn
-        self.inferences = 0
-        self.busy_seconds = 0.0
 
     def for_camera(self, cam: CameraConfig) -> CameraDetector:
         return CameraDetector(self, self.base.with_options(camera_options(self.model_cfg, cam)))
@@ -64,8 +62,6 @@ class SharedDetector:
         before, start = view.inferences, time.perf_counter()
         found = view.detect_many(items)
         seconds, count = time.perf_counter() - start, view.inferences - before
-        self.inferences += count
-        self.busy_seconds += seconds
         if self.observe is not None:
             for _ in range(count):
                 self.observe(seconds / count)

@@ -41,7 +41,6 @@ class LiveService:
         if self.mqtt is not None:
             self.sinks.append(self.mqtt)
         self.on_evidence: list[Callable[[str], None]] = []  # told the event id once its evidence is stored
-        self.started_at: float | None = None
         self._lock = threading.Lock()
         sources = sources or {}
         self.cameras = {
@@ -69,7 +68,6 @@ class LiveService:
         """Clean up after a killed run (open events ended, partial files deleted), then start the cameras."""
         self.store.end_interrupted(self.cameras)
         self.store.reconcile(grace_seconds=0)
-        self.started_at = time.time()
         for worker in self.cameras.values():
             worker.start()
         self._retention.start()
