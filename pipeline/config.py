@@ -20,8 +20,7 @@ from pydantic import (
 )
 
 from pipeline.errors import CctvError
-
-Point = tuple[float, float]
+from pipeline.types import Point
 
 
 class Strict(BaseModel):

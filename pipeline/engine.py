@@ -17,11 +17,10 @@ import supervision as sv
 from pipeline.config import CameraConfig
 from pipeline.detect import BatchDetector
 from pipeline.events import EventBus, EventManager
-from pipeline.frames import Frame
 from pipeline.motion import MotionGate
 from pipeline.rules import RuleEngine
 from pipeline.track import TrackStage
-from pipeline.tracks import Box, Track
+from pipeline.types import Box, Frame, Track
 
 
 @dataclass

@@ -31,9 +31,8 @@ import numpy as np
 from pipeline.annotate import ALARM
 from pipeline.errors import CctvError
 from pipeline.events import Event, EventChange
-from pipeline.frames import Frame
 from pipeline.record import H264Writer
-from pipeline.tracks import Box
+from pipeline.types import Box, Frame
 
 BUFFER_QUALITY = 90
 SNAPSHOT_QUALITY = 90

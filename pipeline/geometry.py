@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-Point = tuple[float, float]
+from pipeline.types import Point
 
 
 def polygon_array(polygon: Sequence[Point]) -> np.ndarray:

@@ -23,7 +23,8 @@ from pipeline.errors import CctvError
 
 MATCH_IOU = 0.5  # the MOTChallenge threshold for a true positive and for an ignored prediction
 
-Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels
+from pipeline.types import Box
+
 Prediction = tuple[int, float, float, float, float]  # track_id, x1, y1, x2, y2
 Predictions = Mapping[int, Sequence[Prediction]]  # 0-based frame index -> that frame's tracks
 

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from pipeline.config import MotionConfig
-from pipeline.tracks import Box
+from pipeline.types import Box
 
 
 class MotionGate:

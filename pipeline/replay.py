@@ -25,10 +25,10 @@ from pipeline.engine import CameraPipeline, StageClock
 from pipeline.errors import CctvError
 from pipeline.events import Event, EventBus, EventCollector
 from pipeline.evidence import EvidenceRecorder
-from pipeline.frames import Frame
 from pipeline.mot import Prediction, write_mot
 from pipeline.record import H264Writer
 from pipeline.sources import open_source
+from pipeline.types import Frame
 
 
 def resolve(path: str, config_path: Path) -> str:

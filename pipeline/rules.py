@@ -23,8 +23,8 @@ from pipeline.config import (
     LoiteringRule,
     RuleBase,
 )
-from pipeline.geometry import Point, in_polygon, polygon_array, segments_intersect, side
-from pipeline.tracks import Box, Track
+from pipeline.geometry import in_polygon, polygon_array, segments_intersect, side
+from pipeline.types import Box, Point, Track
 
 EPS = 1e-6  # media times are k / fps: 8.7 - 0.7 (7.999...) must still count as 8 s
 

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from pipeline.errors import CctvError
-from pipeline.frames import Frame
+from pipeline.types import Frame
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from pipeline.events import EventBus, EventCollector
 from pipeline.replay import deep_update, replay, resolve
 from pipeline.scoring import Score, match_events
 
-Point = dict[str, float]
+GridPoint = dict[str, float]
 
 
 @dataclass
@@ -73,7 +73,7 @@ def _kind(name: str, cam: CameraConfig) -> Literal["persistence", "tracker", "fi
     )
 
 
-def override(cam: CameraConfig, point: Point) -> CameraConfig:
+def override(cam: CameraConfig, point: GridPoint) -> CameraConfig:
     """The camera config with each grid value applied."""
     data = cam.model_dump()
     for name, value in point.items():

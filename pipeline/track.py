@@ -16,7 +16,7 @@ import supervision as sv
 from trackers import ByteTrackTracker
 
 from pipeline.config import CameraConfig, ObjectFilter
-from pipeline.tracks import Box, Track
+from pipeline.types import Box, Track
 
 
 class TrackStage:

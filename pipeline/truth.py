@@ -15,7 +15,7 @@ import numpy as np
 from pipeline.config import CameraConfig
 from pipeline.events import EventBus, EventCollector, EventManager
 from pipeline.rules import RuleEngine
-from pipeline.tracks import Track
+from pipeline.types import Track
 
 
 def mot_tracks(

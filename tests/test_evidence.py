@@ -13,10 +13,9 @@ from conftest import FOOTAGE
 from pipeline.errors import CctvError
 from pipeline.events import Event, EventChange
 from pipeline.evidence import EvidencePaths, EvidenceRecorder
-from pipeline.frames import Frame
 from pipeline.rules import HitKind
 from pipeline.sources import open_source
-from pipeline.tracks import Box
+from pipeline.types import Box, Frame
 
 FPS = 10.0  # PETS09 container rate
 BOX: Box = (300.0, 200.0, 360.0, 330.0)

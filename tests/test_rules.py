@@ -11,7 +11,7 @@ from pipeline.config import CameraConfig
 from pipeline.events import EventBus, EventChange, EventManager
 from pipeline.geometry import segments_intersect
 from pipeline.rules import RuleEngine
-from pipeline.tracks import Track
+from pipeline.types import Track
 
 FPS = 10
 SQUARE = [[0, 0], [100, 0], [100, 100], [0, 100]]

@@ -24,7 +24,7 @@ import yaml
 
 from pipeline.detect.packing import Layout, Size, letterbox, pack_frames
 from pipeline.errors import CctvError
-from pipeline.tracks import Box
+from pipeline.types import Box
 
 MAX_DETECTIONS = 300  # per inference, as Ultralytics caps it
 DEFAULT_INPUT: Size = (640, 640)

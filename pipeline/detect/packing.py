@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from pipeline.tracks import Box
+from pipeline.types import Box
 
 PAD_VALUE = 114  # Ultralytics' letterbox grey: what the model saw around images in training
 Rect = tuple[int, int, int, int]  # x1, y1, x2, y2 in whole pixels

@@ -25,9 +25,9 @@ from pipeline.engine import CameraPipeline
 from pipeline.errors import CctvError
 from pipeline.events import EventBus, EventChange, Subscriber
 from pipeline.evidence import EvidencePaths, EvidenceRecorder
-from pipeline.frames import Frame
 from pipeline.live.detector import SharedDetector
 from pipeline.sources import VideoSource, open_source
+from pipeline.types import Frame
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import supervision as sv
 
 from pipeline.config import CameraConfig, ModelConfig
 from pipeline.detect import DetectOptions, Detector, camera_options, load_model
-from pipeline.tracks import Box
+from pipeline.types import Box
 
 Items = Sequence[tuple[np.ndarray, Sequence[Box] | None]]
 
