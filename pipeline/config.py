@@ -6,7 +6,7 @@ A wrong key or value becomes one line naming the file, the path inside it and th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -229,6 +229,37 @@ class SiteConfig(Strict):
         return name, self.cameras[name]
 
 
+def deep_update(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `changes` merged in, nested mappings key by key (changes win)."""
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = deep_update(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def resolve_path(path: str, config_path: Path) -> str:
+    """A path written in a config: tried from the working directory, then from the config's project."""
+    if "://" in path or path.isdigit():  # a stream URL (Path would fold its double slash), a webcam index
+        return path
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return str(p)
+    for base in (config_path.resolve().parent, config_path.resolve().parent.parent):
+        if (base / p).exists():
+            return str(base / p)
+    return str(p)
+
+
+def _resolved(site: SiteConfig, config_path: Path) -> SiteConfig:
+    """The site with its model path and camera file sources resolved (see `resolve_path`)."""
+    cameras = {
+        name: cam.model_copy(update={"source": resolve_path(cam.source, config_path)}) if isinstance(cam.source, str) else cam
+        for name, cam in site.cameras.items()
+    }
+    model = site.model.model_copy(update={"path": resolve_path(site.model.path, config_path)})
+    return site.model_copy(update={"model": model, "cameras": cameras})
+
+
 def _location(loc: tuple[int | str, ...]) -> str:
     """`cameras.pets.rules[0]` from pydantic's location tuple, dropping union tags."""
     out = ""
@@ -243,7 +274,10 @@ def _location(loc: tuple[int | str, ...]) -> str:
 
 
 def load_config(path: str | Path) -> SiteConfig:
-    """Read and validate a YAML site config; any problem is a one-line CctvError."""
+    """Read and validate a YAML site config; any problem is a one-line CctvError.
+
+    Relative file paths in it (the model, camera sources) come back resolved (see `resolve_path`).
+    """
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -259,7 +293,7 @@ def load_config(path: str | Path) -> SiteConfig:
     if not isinstance(raw, dict):
         raise CctvError(f"{path}: expected a mapping with 'model' and 'cameras' at the top level")
     try:
-        return SiteConfig.model_validate(raw)
+        site = SiteConfig.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = _location(err["loc"]) or "(top level)"
@@ -270,3 +304,4 @@ def load_config(path: str | Path) -> SiteConfig:
             msg = f"unknown rule type {err.get('input', {}).get('type')!r} (expected intrusion, line_crossing, loitering or crowding)"
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
         raise CctvError(f"{path}: {where}: {msg}{more}") from None
+    return _resolved(site, path)

@@ -150,12 +150,11 @@ def write_jsonl(path: str | Path, records: Iterable[Mapping[str, Any]]) -> None:
     Path(path).write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
 
 
-def source_fps(source: str, config_path: Path) -> float:
+def source_fps(source: str) -> float:
     """The frame rate of a camera's source video; a stream or unreadable file asks for --fps."""
-    from pipeline.replay import resolve
     from pipeline.sources import open_source
 
-    path = resolve(source, config_path)
+    path = source
     if not Path(path).is_file():
         raise CctvError(f"cannot read the frame rate of {source!r} (not a video file here): give --fps")
     try:
@@ -184,7 +183,7 @@ def truth_from_mot(mot: str | Path, config: str | Path, camera: str | None, fps:
         raise CctvError(f"{mot}: file not found")
     if not Path(mot).read_text(encoding="utf-8", errors="replace").strip():
         raise CctvError(f"{mot}: empty MOT file (expected frame,id,x,y,w,h,consider,... rows)")
-    rate = fps if fps is not None else source_fps(str(cam.source), config)
+    rate = fps if fps is not None else source_fps(str(cam.source))
     try:
         events = events_from_mot(mot, cam, name, rate)
     except (ValueError, IndexError) as exc:

@@ -17,10 +17,10 @@ from typing import Any
 from tqdm import tqdm
 
 from pipeline.annotate import annotate
-from pipeline.config import CameraConfig, ModelConfig, load_config
+from pipeline.config import CameraConfig, deep_update, load_config
 from pipeline.detcache import CachedFrame, CachedRun, cache_key
 from pipeline.detcache import save as save_cache
-from pipeline.detect import Detector, camera_options, load_model
+from pipeline.detect import camera_detector
 from pipeline.engine import CameraPipeline, StageClock
 from pipeline.errors import CctvError
 from pipeline.events import Event, EventBus, EventCollector
@@ -29,24 +29,6 @@ from pipeline.mot import Prediction, write_mot
 from pipeline.record import H264Writer
 from pipeline.sources import open_source
 from pipeline.types import Frame
-
-
-def resolve(path: str, config_path: Path) -> str:
-    """Relative paths in a config are tried from the working directory, then from the config's project."""
-    if "://" in path:  # a stream URL (Path would fold its double slash)
-        return path
-    p = Path(path)
-    if p.is_absolute() or p.exists():
-        return str(p)
-    for base in (config_path.resolve().parent, config_path.resolve().parent.parent):
-        if (base / p).exists():
-            return str(base / p)
-    return str(p)
-
-
-def camera_detector(model: ModelConfig, cam: CameraConfig) -> Detector:
-    """The detector for one camera: its tracked classes, down to the lowest score any stage needs."""
-    return load_model(model, camera_options(model, cam))
 
 
 def peak_rss_mb() -> float:
@@ -80,12 +62,12 @@ def replay(
     name, cam = site.camera(camera)
     if overrides:
         cam = CameraConfig.model_validate(deep_update(cam.model_dump(), overrides))
-    source = video if video is not None else resolve(str(cam.source), config_path)
+    source = video if video is not None else cam.source
     if cache_dir is not None and not Path(str(source)).is_file():
         raise CctvError(f"--cache needs a video file, not {source!r}: detections are keyed by the file's checksum")
     out = Path(out_dir)
     wall0 = time.perf_counter()
-    model = site.model.model_copy(update={"path": resolve(site.model.path, config_path)})
+    model = site.model
     detector = camera_detector(model, cam)
     clock = StageClock()
     bus = EventBus()
@@ -178,10 +160,3 @@ def replay(
         save_cache(Path(cache_dir) / f"{cache_key(source, model.path, cam)}.npz", CachedRun(src.fps, cached))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return ReplayResult(events, summary)
-
-
-def deep_update(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in changes.items():
-        out[key] = deep_update(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out

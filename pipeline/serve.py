@@ -18,7 +18,6 @@ import uvicorn
 from pipeline.api.app import create_app
 from pipeline.config import ServiceConfig, SiteConfig, load_config
 from pipeline.live.service import LiveService
-from pipeline.replay import resolve
 from pipeline.store import EventStore
 
 
@@ -37,11 +36,10 @@ class _Server(uvicorn.Server):
 
 
 def site_with_overrides(config_path: Path, **overrides: Any) -> SiteConfig:
-    """The site config with command-line values (None: keep the config's) and the model path resolved."""
+    """The site config with command-line values (None: keep the config's)."""
     site = load_config(config_path)
     service = site.service.model_copy(update={k: v for k, v in overrides.items() if v is not None})
-    model = site.model.model_copy(update={"path": resolve(site.model.path, config_path)})
-    return site.model_copy(update={"service": service, "model": model})
+    return site.model_copy(update={"service": service})
 
 
 def open_store(service: ServiceConfig) -> EventStore:
@@ -51,12 +49,8 @@ def open_store(service: ServiceConfig) -> EventStore:
 def serve(config_path: Path, **overrides: Any) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     site = site_with_overrides(config_path, **overrides)
-    sources = {
-        name: resolve(cam.source, config_path) if isinstance(cam.source, str) else cam.source
-        for name, cam in site.cameras.items()
-    }
     with open_store(site.service) as store:
-        live = LiveService(site, store, sources)
+        live = LiveService(site, store)
         app = create_app(store, live)
         service = site.service
         config = uvicorn.Config(

@@ -16,13 +16,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from pipeline.config import CameraConfig, load_config
+from pipeline.config import CameraConfig, deep_update, load_config
 from pipeline.detcache import CachedRun, cache_key, load
 from pipeline.engine import Analysis, StageClock
 from pipeline.errors import CctvError
 from pipeline.evaluate import load_events
 from pipeline.events import EventBus, EventCollector
-from pipeline.replay import deep_update, replay, resolve
+from pipeline.replay import replay
 from pipeline.scoring import Score, match_events
 
 GridPoint = dict[str, float]
@@ -170,8 +170,7 @@ def sweep(
     points = [dict(zip((a.name for a in axes), values)) for values in itertools.product(*(a.values for a in axes))]
     cams = [override(cam, p) for p in points]  # every point is checked before any work
     truth = [t for t in load_events(truth_path) if t.get("camera", name) == name]
-    video = resolve(str(cam.source), config)
-    cache = Path(cache_dir) / f"{cache_key(video, resolve(site.model.path, config), cam)}.npz"
+    cache = Path(cache_dir) / f"{cache_key(str(cam.source), site.model.path, cam)}.npz"
     if not cache.exists():
         replay(None, config, name, out / "detector-run", cache_dir=cache_dir)
     run = load(cache)

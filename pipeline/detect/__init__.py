@@ -20,6 +20,7 @@ __all__ = [
     "BatchDetector",
     "DetectOptions",
     "Detector",
+    "camera_detector",
     "camera_options",
     "detect_image",
     "format_detections",
@@ -33,6 +34,11 @@ def camera_options(model_cfg: ModelConfig, cam: CameraConfig) -> DetectOptions:
     objects = cam.objects
     thresholds = {label: min(cam.detect.min_score, objects.filter_for(label).min_score) for label in objects.track}
     return DetectOptions(objects.track, thresholds, cam.detect.min_score, model_cfg.iou)
+
+
+def camera_detector(model_cfg: ModelConfig, cam: CameraConfig) -> Detector:
+    """The detector for one camera: its tracked classes, down to the lowest score any stage needs."""
+    return load_model(model_cfg, camera_options(model_cfg, cam))
 
 
 def load_detector(

@@ -89,20 +89,19 @@ class CameraWorker:
         self,
         name: str,
         cam: CameraConfig,
-        source: str | int,
         service: ServiceConfig,
         detector: SharedDetector,
         sinks: list[Subscriber],
         evidence_dir: Path,
         on_evidence: Callable[[EvidencePaths], None],
     ) -> None:
-        """sinks: every subscriber of this camera's event changes (store first); source: `cam.source` resolved."""
-        self.name, self.cam, self.source, self.service = name, cam, source, service
+        """sinks: every subscriber of this camera's event changes (store first)."""
+        self.name, self.cam, self.source, self.service = name, cam, cam.source, service
         self.detector = detector.for_camera(cam)
         self.sinks = sinks
         self.evidence_dir = evidence_dir
         self.on_evidence = on_evidence
-        label = str(source)
+        label = str(cam.source)
         self.state = CameraState(name, label if "://" not in label else label.split("://")[0] + "://…")
         self.latest: bytes | None = None  # JPEG of the newest frame
         self._stop = threading.Event()

@@ -29,8 +29,7 @@ STOP_TIMEOUT_S = 30.0  # a camera finishing its clips at shutdown
 
 
 class LiveService:
-    def __init__(self, site: SiteConfig, store: EventStore, sources: dict[str, str | int] | None = None) -> None:
-        """sources: each camera's source resolved against the config's location (default: as written)."""
+    def __init__(self, site: SiteConfig, store: EventStore) -> None:
         self.site = site
         self.store = store
         self.events_by_rule: Counter[tuple[str, str]] = Counter()
@@ -42,12 +41,10 @@ class LiveService:
             self.sinks.append(self.mqtt)
         self.on_evidence: list[Callable[[str], None]] = []  # told the event id once its evidence is stored
         self._lock = threading.Lock()
-        sources = sources or {}
         self.cameras = {
             name: CameraWorker(
                 name,
                 cam,
-                sources.get(name, cam.source),
                 site.service,
                 self.detector,
                 self.sinks,
