@@ -172,7 +172,7 @@ def truth_from_mot(
 ) -> None:
     """Derive ground-truth events for every rule of a camera by running its rules over MOT ground-truth tracks."""
     from pipeline.evaluate import truth_from_mot as derive
-    from pipeline.evaluate import write_jsonl
+    from pipeline.formats import write_jsonl
 
     truth = derive(mot, config, camera, fps)
     write_jsonl(out, truth.events)

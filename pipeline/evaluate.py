@@ -8,71 +8,23 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
 from pipeline.config import load_config
 from pipeline.errors import CctvError
-from pipeline.mot import MotScores, evaluate_mot, load_tracks
+from pipeline.formats import read_events, read_tracks
+from pipeline.mot import MotScores, evaluate_mot
 from pipeline.scoring import EventRecord, MatchResult, match_events
-
-
-class EventLine(BaseModel):
-    """One line of an events or ground-truth file; other fields (type, id, zone...) pass through."""
-
-    model_config = ConfigDict(extra="allow")
-
-    camera: str
-    rule: str
-    start: float = Field(ge=0)
-    end: float = Field(ge=0)
-    track_id: int | None = None
-    note: str | None = None
-
-    @model_validator(mode="after")
-    def _ordered(self) -> EventLine:
-        if self.end < self.start:
-            raise ValueError(f"end {self.end} is before start {self.start}")
-        return self
-
-
-def load_events(path: str | Path) -> list[dict[str, Any]]:
-    """The records of an events or truth JSON-lines file; the first bad line is one CctvError."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise CctvError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CctvError(f"{path}: cannot read ({exc})") from None
-    records = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-            if not isinstance(raw, dict):
-                raise CctvError(f"{path}:{number}: expected a JSON object, not {type(raw).__name__}")
-            records.append(EventLine.model_validate(raw).model_dump(exclude_unset=True))
-        except json.JSONDecodeError as exc:
-            raise CctvError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"])
-            where = f"{field}: " if field else ""
-            raise CctvError(f"{path}:{number}: {where}{err['msg'].removeprefix('Value error, ')}") from None
-    return records
 
 
 def evaluate_files(events: str | Path, truth: str | Path, tolerance: float) -> MatchResult:
     """Match an events file against a truth file (both validated first)."""
     if tolerance < 0:
         raise CctvError(f"--tolerance must be 0 or more, not {tolerance}")
-    return match_events(load_events(events), load_events(truth), tolerance)
+    return match_events(read_events(events), read_events(truth), tolerance)
 
 
 def _seconds(value: float | None, sign: bool = False) -> str:
@@ -145,11 +97,6 @@ def write_json(path: str | Path, data: Mapping[str, Any]) -> None:
     Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
-def write_jsonl(path: str | Path, records: Iterable[Mapping[str, Any]]) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-
-
 def source_fps(source: str) -> float:
     """The frame rate of a camera's source video; a stream or unreadable file asks for --fps."""
     from pipeline.sources import open_source
@@ -198,7 +145,7 @@ def score_tracks(tracks: str | Path, gt: str | Path, frames: int | None) -> MotS
         raise CctvError(f"--frames must be at least 1, not {frames}")
     if not Path(gt).is_file():
         raise CctvError(f"{gt}: file not found")
-    predictions = load_tracks(tracks)
+    predictions = read_tracks(tracks)
     try:
         return evaluate_mot(gt, predictions, frames=None if frames is None else range(frames))
     except ValueError as exc:

@@ -28,11 +28,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.annotate import ALARM
+from pipeline.draw import draw_box
 from pipeline.errors import CctvError
 from pipeline.events import Event, EventChange
-from pipeline.record import H264Writer
 from pipeline.types import Box, Frame
+from pipeline.video import H264Writer
 
 BUFFER_QUALITY = 90
 SNAPSHOT_QUALITY = 90
@@ -179,8 +179,7 @@ class EvidenceRecorder:
     def _finish(self, clip: _Clip) -> None:
         del self.clips[clip.paths.event_id]
         clip.writer.close()
-        x1, y1, x2, y2 = (round(v) for v in clip.box)
-        cv2.rectangle(clip.image, (x1, y1), (x2, y2), ALARM, 2)
+        draw_box(clip.image, clip.box)
         height, width = clip.image.shape[:2]
         thumb = cv2.resize(clip.image, (THUMB_WIDTH, round(height * THUMB_WIDTH / width)), interpolation=cv2.INTER_AREA)
         _write_atomic(clip.paths.snapshot, _encode(clip.image, SNAPSHOT_QUALITY))

@@ -12,21 +12,18 @@ computed here because its own `iou_matrix` calls `np.asfarray`, which numpy 2 re
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from pipeline.errors import CctvError
+from pipeline.formats import Prediction, Predictions
 
 MATCH_IOU = 0.5  # the MOTChallenge threshold for a true positive and for an ignored prediction
 
 from pipeline.types import Box
-
-Prediction = tuple[int, float, float, float, float]  # track_id, x1, y1, x2, y2
-Predictions = Mapping[int, Sequence[Prediction]]  # 0-based frame index -> that frame's tracks
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,39 +55,6 @@ def load_mot(path: str | Path) -> dict[int, list[GtBox]]:
         consider = len(f) < 7 or float(f[6]) != 0
         frames.setdefault(int(f[0]) - 1, []).append(GtBox(int(f[1]), (x, y, x + w, y + h), consider))
     return frames
-
-
-def load_tracks(path: str | Path) -> dict[int, list[Prediction]]:
-    """A MOTChallenge result file (`frame,id,x,y,w,h,...`, e.g. replay's tracks.txt) as predictions.
-
-    A missing file or a malformed line is one CctvError naming the file and line.
-    """
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise CctvError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CctvError(f"{path}: cannot read ({exc})") from None
-    predictions: dict[int, list[Prediction]] = {}
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            frame, track_id, x, y, w, h = (float(v) for v in line.split(",")[:6])
-        except ValueError:
-            raise CctvError(f"{path}:{number}: expected frame,id,x,y,w,h,... (MOTChallenge format)") from None
-        predictions.setdefault(int(frame) - 1, []).append((int(track_id), x, y, x + w, y + h))
-    return predictions
-
-
-def write_mot(path: str | Path, predictions: Predictions) -> None:
-    """Tracks as a MOTChallenge result file (1-based frames, x,y,w,h) for other MOT tools."""
-    lines = [
-        f"{frame + 1},{tid},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},1,-1,-1,-1"
-        for frame in sorted(predictions)
-        for tid, x1, y1, x2, y2 in predictions[frame]
-    ]
-    Path(path).write_text("".join(line + "\n" for line in lines))
 
 
 def evaluate_mot(

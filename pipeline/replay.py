@@ -16,19 +16,19 @@ from typing import Any
 
 from tqdm import tqdm
 
-from pipeline.annotate import annotate
 from pipeline.config import CameraConfig, deep_update, load_config
 from pipeline.detcache import CachedFrame, CachedRun, cache_key
 from pipeline.detcache import save as save_cache
 from pipeline.detect import camera_detector
+from pipeline.draw import annotate
 from pipeline.engine import CameraPipeline, StageClock
 from pipeline.errors import CctvError
 from pipeline.events import Event, EventBus, EventCollector
 from pipeline.evidence import EvidenceRecorder
-from pipeline.mot import Prediction, write_mot
-from pipeline.record import H264Writer
+from pipeline.formats import Prediction, write_jsonl, write_tracks
 from pipeline.sources import open_source
 from pipeline.types import Frame
+from pipeline.video import H264Writer
 
 
 def peak_rss_mb() -> float:
@@ -108,7 +108,7 @@ def replay(
                         cached.append(CachedFrame(result.frame.index, result.frame.pts, result.detections))
                     if writer is not None:
                         with clock.stage("annotate"):
-                            writer.write(annotate(result, cam), result.frame.pts)
+                            writer.write(annotate(result.frame.image, cam, result.tracks, result.eligible, result.alarms), result.frame.pts)
                     bar.update()
                 last = batch[-1] if batch else last
                 batch = []
@@ -152,10 +152,8 @@ def replay(
         "events": len(events),
         "events_by_rule": {r: sum(e.rule == r for e in events) for r in sorted({e.rule for e in events})},
     }
-    with open(out / "events.jsonl", "w", encoding="utf-8") as f:
-        for event in events:
-            f.write(json.dumps(event.to_dict()) + "\n")
-    write_mot(out / "tracks.txt", tracks)
+    write_jsonl(out / "events.jsonl", (event.to_dict() for event in events))
+    write_tracks(out / "tracks.txt", tracks)
     if cache_dir is not None:
         save_cache(Path(cache_dir) / f"{cache_key(source, model.path, cam)}.npz", CachedRun(src.fps, cached))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

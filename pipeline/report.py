@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from pipeline.errors import CctvError
-from pipeline.evaluate import load_events
+from pipeline.formats import read_events
 from pipeline.scoring import MatchResult, Score, match_events
 from pipeline.sources import open_source
 
@@ -140,8 +140,8 @@ def write_report(
         summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CctvError(f"{run}: no summary.json (give the --out directory of a `cctv replay` run)") from None
-    events = load_events(run / "events.jsonl")
-    truth = load_events(truth_path)
+    events = read_events(run / "events.jsonl")
+    truth = read_events(truth_path)
     result = match_events(events, truth, tolerance=tolerance)
     worst_fa = sorted(result.false_alarms, key=lambda e: -float(e.get("score") or 0))[:top]
     worst_miss = sorted(result.misses, key=lambda e: -(float(e.get("end") or e["start"]) - float(e["start"])))[:top]

@@ -8,11 +8,9 @@ so one early alarm cannot steal the truth that a better alarm matches).
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -125,9 +123,3 @@ def match_events(
         for rule in sorted({rule for _, rule in groups})
     }
     return MatchResult(Score.of(matches, len(false_alarms), len(misses)), per_rule, matches, false_alarms, misses)
-
-
-def load_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """The records of an `events.jsonl` file (blank lines skipped)."""
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]

@@ -20,8 +20,8 @@ from pipeline.config import CameraConfig, deep_update, load_config
 from pipeline.detcache import CachedRun, cache_key, load
 from pipeline.engine import Analysis, StageClock
 from pipeline.errors import CctvError
-from pipeline.evaluate import load_events
 from pipeline.events import EventBus, EventCollector
+from pipeline.formats import read_events
 from pipeline.replay import replay
 from pipeline.scoring import Score, match_events
 
@@ -169,7 +169,7 @@ def sweep(
     axes = parse_grid(grid)
     points = [dict(zip((a.name for a in axes), values)) for values in itertools.product(*(a.values for a in axes))]
     cams = [override(cam, p) for p in points]  # every point is checked before any work
-    truth = [t for t in load_events(truth_path) if t.get("camera", name) == name]
+    truth = [t for t in read_events(truth_path) if t.get("camera", name) == name]
     cache = Path(cache_dir) / f"{cache_key(str(cam.source), site.model.path, cam)}.npz"
     if not cache.exists():
         replay(None, config, name, out / "detector-run", cache_dir=cache_dir)

@@ -40,7 +40,7 @@ def pets_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def pets_truth(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Ground-truth events for the example config, derived from PETS09's MOT ground truth."""
     from pipeline.config import load_config
-    from pipeline.evaluate import write_jsonl
+    from pipeline.formats import write_jsonl
     from pipeline.truth import events_from_mot
 
     cam = load_config(PETS_CONFIG).cameras["pets"]

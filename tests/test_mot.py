@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.mot import Prediction, evaluate_mot, load_mot, write_mot
+from pipeline.formats import Prediction, write_tracks
+from pipeline.mot import evaluate_mot, load_mot
 
 pytest.importorskip("motmetrics")
 
@@ -81,7 +82,7 @@ def test_only_the_given_frames_count(gt_path: Path) -> None:
 def test_write_mot_round_trips(gt_path: Path, tmp_path: Path) -> None:
     predictions = tracks([7, 7, 7, 7], [9, 9, 9, 9])
     out = tmp_path / "pred.txt"
-    write_mot(out, predictions)
+    write_tracks(out, predictions)
     loaded = load_mot(out)
     assert {f: [(g.track_id, *g.box) for g in boxes] for f, boxes in loaded.items()} == predictions
     assert all(g.consider for boxes in loaded.values() for g in boxes)

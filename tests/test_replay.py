@@ -12,8 +12,9 @@ import pytest
 from conftest import FOOTAGE, PETS_CONFIG, ROOT, cctv
 
 from pipeline.assets import asset_dir
-from pipeline.mot import evaluate_mot, load_tracks
-from pipeline.scoring import load_jsonl, match_events
+from pipeline.formats import read_jsonl, read_tracks
+from pipeline.mot import evaluate_mot
+from pipeline.scoring import match_events
 
 
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -26,8 +27,8 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
 
 def test_pets_events_agree_with_ground_truth(pets_run: Path, pets_truth: Path) -> None:
     """Measured: F1 0.887 (intrusion 0.944, crossings 0.830, loitering and crowd 1.0)."""
-    truth = load_jsonl(pets_truth)
-    events = load_jsonl(pets_run / "events.jsonl")
+    truth = read_jsonl(pets_truth)
+    events = read_jsonl(pets_run / "events.jsonl")
     result = match_events(events, truth, tolerance=2.0)
     print({rule: (s.tp, s.fp, s.fn, round(s.f1, 3)) for rule, s in result.per_rule.items()})
     assert result.overall.f1 >= 0.85, result.overall
@@ -36,7 +37,7 @@ def test_pets_events_agree_with_ground_truth(pets_run: Path, pets_truth: Path) -
 
 
 def test_pets_event_records(pets_run: Path) -> None:
-    events = load_jsonl(pets_run / "events.jsonl")
+    events = read_jsonl(pets_run / "events.jsonl")
     required = {"id", "camera", "rule", "type", "label", "track_id", "start", "end", "start_frame", "end_frame", "score", "box"}
     assert events and all(required <= e.keys() for e in events)
     assert len({e["id"] for e in events}) == len(events)
@@ -118,7 +119,7 @@ def test_truncated_video_replays_what_is_there_with_evidence(tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert 100 < summary["frames_processed"] < 795
-    events = load_jsonl(out / "events.jsonl")
+    events = read_jsonl(out / "events.jsonl")
     assert events
     for event in events:  # every event has its evidence, whole: a browser-seekable clip, a snapshot, a thumbnail
         clip = out / "evidence" / f"{event['id']}.mp4"
@@ -160,7 +161,7 @@ def test_missing_model_files(tmp_path: Path, kept_output: Path) -> None:
 
 def test_pets_tracks_score_against_mot_ground_truth(pets_run: Path) -> None:
     """The replay's tracks.txt (MOTChallenge format) against PETS09's ground truth: measured 82.6 / 74.4."""
-    predictions = load_tracks(pets_run / "tracks.txt")
+    predictions = read_tracks(pets_run / "tracks.txt")
     scores = evaluate_mot(FOOTAGE / "pets09-s2l1.gt.txt", predictions, frames=range(795))
     print(scores)
     assert scores.mota >= 0.80 and scores.idf1 >= 0.70 and scores.precision >= 0.9

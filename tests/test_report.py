@@ -7,7 +7,8 @@ from pathlib import Path
 
 from conftest import cctv
 
-from pipeline.scoring import load_jsonl, match_events
+from pipeline.formats import read_jsonl
+from pipeline.scoring import match_events
 
 
 def test_report_is_self_contained_with_scores_and_snapshots(pets_run: Path, pets_truth: Path, tmp_path: Path) -> None:
@@ -16,7 +17,7 @@ def test_report_is_self_contained_with_scores_and_snapshots(pets_run: Path, pets
     assert result.returncode == 0, result.stderr
     page = out.read_text()
     assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing fetched from elsewhere
-    scores = match_events(load_jsonl(pets_run / "events.jsonl"), load_jsonl(pets_truth))
+    scores = match_events(read_jsonl(pets_run / "events.jsonl"), read_jsonl(pets_truth))
     overall = re.search(r"<td>overall</td><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td>", page)
     assert overall and tuple(map(int, overall.groups())) == (scores.overall.tp, scores.overall.fp, scores.overall.fn)
     assert f"<b>{scores.overall.f1:.3f}</b>" in page

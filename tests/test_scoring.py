@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.scoring import load_jsonl, match_events
+from pipeline.formats import read_jsonl
+from pipeline.scoring import match_events
 
 
 def ev(start: float, end: float | None = None, rule: str = "in", camera: str = "cam") -> dict[str, Any]:
@@ -77,4 +78,4 @@ def test_empty_inputs() -> None:
 def test_load_jsonl(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     path.write_text(json.dumps(ev(1.0)) + "\n\n" + json.dumps(ev(2.0)) + "\n")
-    assert load_jsonl(path) == [ev(1.0), ev(2.0)]
+    assert read_jsonl(path) == [ev(1.0), ev(2.0)]

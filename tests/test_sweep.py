@@ -11,7 +11,7 @@ from conftest import PETS_CONFIG, cctv
 from pipeline.config import load_config
 from pipeline.detcache import cache_key, load
 from pipeline.errors import CctvError
-from pipeline.scoring import load_jsonl
+from pipeline.formats import read_jsonl
 from pipeline.sweep import events_over_cache, override, parse_grid
 
 
@@ -21,7 +21,7 @@ def test_cached_detections_reproduce_the_replay_exactly(pets_run: Path) -> None:
     run = load(caches[0])
     assert run.fps == pytest.approx(10.0) and len(run.frames) == 795
     cam = load_config(PETS_CONFIG).cameras["pets"]
-    assert events_over_cache("pets", cam, run) == load_jsonl(pets_run / "events.jsonl")
+    assert events_over_cache("pets", cam, run) == read_jsonl(pets_run / "events.jsonl")
 
 
 def test_sweep_writes_table_and_plots_and_beats_the_default(pets_run: Path, pets_truth: Path, tmp_path: Path) -> None:

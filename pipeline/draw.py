@@ -1,12 +1,17 @@
-"""Drawing for the annotated replay video: zones, lines, tracked boxes with ids, active events."""
+"""All drawing in one place: a camera's zones and lines, tracked boxes with ids, alarms, evidence boxes.
+
+Colours are BGR. Used by the annotated replay video and by evidence snapshots.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
 
 import cv2
 import numpy as np
 
 from pipeline.config import CameraConfig
-from pipeline.engine import FrameResult
+from pipeline.types import Box, Track
 
 ZONE = (255, 200, 0)
 LINE = (0, 200, 255)
@@ -22,9 +27,22 @@ def _text(image: np.ndarray, text: str, org: tuple[int, int], color: tuple[int, 
     cv2.putText(image, text, (x + 2, y - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
 
 
-def annotate(result: FrameResult, cfg: CameraConfig) -> np.ndarray:
-    """A copy of the frame with the camera's geometry, its tracks and the rules firing after it."""
-    out = result.frame.image.copy()
+def draw_box(image: np.ndarray, box: Box, color: tuple[int, int, int] = ALARM) -> None:
+    """A box outline in place (an event's object on its snapshot)."""
+    x1, y1, x2, y2 = (round(v) for v in box)
+    cv2.rectangle(image, (x1, y1), (x2, y2), color, 2)
+
+
+def annotate(
+    image: np.ndarray,
+    cfg: CameraConfig,
+    tracks: Sequence[Track],
+    eligible: Sequence[Track],
+    alarms: Iterable[tuple[str, int | None]],
+) -> np.ndarray:
+    """A copy of the frame with the camera's geometry, its tracks and the (rule, track id) alarms open after it."""
+    alarms = frozenset(alarms)
+    out = image.copy()
     scale = max(0.4, out.shape[0] / 1200)
     for name, zone in cfg.zones.items():
         pts = np.round(np.asarray(zone.polygon)).astype(np.int32)
@@ -35,13 +53,13 @@ def annotate(result: FrameResult, cfg: CameraConfig) -> np.ndarray:
         cv2.line(out, (x1, y1), (x2, y2), LINE, 2, cv2.LINE_AA)
         _text(out, f"{name} A", (x1, y1), LINE, scale)
         _text(out, "B", (x2, y2), LINE, scale)
-    eligible = {t.track_id for t in result.eligible}
-    alarmed = {track_id for _, track_id in result.alarms}
-    for track in result.tracks:
-        color = ALARM if track.track_id in alarmed else TRACK if track.track_id in eligible else CANDIDATE
-        x1, y1, x2, y2 = (round(v) for v in track.box)
-        cv2.rectangle(out, (x1, y1), (x2, y2), color, 2)
+    allowed = {t.track_id for t in eligible}
+    alarmed = {track_id for _, track_id in alarms}
+    for track in tracks:
+        color = ALARM if track.track_id in alarmed else TRACK if track.track_id in allowed else CANDIDATE
+        draw_box(out, track.box, color)
+        x1, y1 = round(track.box[0]), round(track.box[1])
         _text(out, f"#{track.track_id} {track.label} {track.score:.2f}", (x1, max(y1, 14)), color, scale)
-    for i, rule in enumerate(sorted({rule for rule, _ in result.alarms})):
+    for i, rule in enumerate(sorted({rule for rule, _ in alarms})):
         _text(out, f"ALARM {rule}", (8, 24 + i * round(28 * scale / 0.5)), ALARM, scale * 1.4)
     return out
