@@ -1,22 +1,25 @@
 """One camera's stages after the source: motion gate -> detector -> tracker -> rules -> events.
 
-The engine is shared by offline replay and the live service; it never looks at wall time,
-only at each frame's media timestamp, so a replay is deterministic.
+The engine is shared by offline replay, the live service, threshold sweeps and ground truth from
+MOT tracks: every one of them runs a camera through a `CameraRun`, which owns the run sequence.
+It never looks at wall time, only at each frame's media timestamp, so a replay is deterministic.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from types import TracebackType
 
 import supervision as sv
 
 from pipeline.config import CameraConfig
 from pipeline.detect import BatchDetector
-from pipeline.events import EventBus, EventManager
+from pipeline.events import EventBus, EventManager, Subscriber
+from pipeline.evidence import EvidenceRecorder
 from pipeline.motion import MotionGate
 from pipeline.rules import RuleEngine
 from pipeline.track import TrackStage
@@ -48,53 +51,54 @@ class FrameResult:
     alarms: frozenset[tuple[str, int | None]]  # (rule, track id) of the events open after this frame
 
 
-class Analysis:
-    """Everything after detection for one camera: tracker, rules, events.
+class RuleStep:
+    """Rules and events of one camera: tracks in, identified event changes out on the bus."""
 
-    Kept apart from the detector so threshold sweeps can replay it over cached detections.
-    """
-
-    def __init__(
-        self, name: str, cfg: CameraConfig, bus: EventBus, fps: float, clock: StageClock, run: str | None = None
-    ) -> None:
+    def __init__(self, name: str, cfg: CameraConfig, bus: EventBus, clock: StageClock, run: str | None) -> None:
         self.clock = clock
-        self.tracker = TrackStage(cfg, cfg.detect.fps or fps)
         self.rules = RuleEngine(name, cfg)
         self.events = EventManager(name, bus, run)
 
-    def step(self, t: float, index: int, detections: sv.Detections | None) -> tuple[list[Track], list[Track]]:
-        """Advance to frame `index` at media time `t`; returns (alive tracks, eligible tracks)."""
-        with self.clock.stage("track"):
-            tracks = self.tracker.update(detections, t, index) if detections is not None else self.tracker.carry(t)
-            eligible = self.tracker.eligible(tracks)
+    def step(self, t: float, index: int, tracks: Sequence[Track]) -> None:
         with self.clock.stage("rules"):
-            self.events.apply(self.rules.update(t, index, eligible))
-        return tracks, eligible
+            self.events.apply(self.rules.update(t, index, tracks))
 
     def close(self, t: float, index: int) -> None:
         """End every open event (end of a replay, or shutdown)."""
         self.events.apply(self.rules.close(t, index))
 
 
+class Analysis:
+    """Everything after detection for one camera: tracker, then rules and events.
+
+    Kept apart from the detector so threshold sweeps can replay it over cached detections.
+    """
+
+    def __init__(self, cfg: CameraConfig, fps: float, rules: RuleStep, clock: StageClock) -> None:
+        self.clock = clock
+        self.tracker = TrackStage(cfg, cfg.detect.fps or fps)
+        self.rules = rules
+
+    def step(self, t: float, index: int, detections: sv.Detections | None) -> tuple[list[Track], list[Track]]:
+        """Advance to frame `index` at media time `t`; returns (alive tracks, eligible tracks)."""
+        with self.clock.stage("track"):
+            tracks = self.tracker.update(detections, t, index) if detections is not None else self.tracker.carry(t)
+            eligible = self.tracker.eligible(tracks)
+        self.rules.step(t, index, eligible)
+        return tracks, eligible
+
+
 class CameraPipeline:
+    """Motion gate and detector in front of the analysis: frames in, per-frame results out."""
+
     def __init__(
-        self,
-        name: str,
-        cfg: CameraConfig,
-        detector: BatchDetector,
-        bus: EventBus,
-        size: tuple[int, int],
-        fps: float,
-        clock: StageClock | None = None,
-        run: str | None = None,
+        self, cfg: CameraConfig, detector: BatchDetector, size: tuple[int, int], analysis: Analysis, clock: StageClock
     ) -> None:
-        """run: a tag that makes event ids unique across runs (see `events`)."""
-        self.name = name
         self.cfg = cfg
         self.detector = detector
-        self.clock = clock or StageClock()
+        self.clock = clock
         self.gate = MotionGate(cfg.motion, *size) if cfg.motion.enabled else None
-        self.analysis = Analysis(name, cfg, bus, fps, self.clock, run)
+        self.analysis = analysis
         self.last_detect_t = float("-inf")
 
     def _regions(self, frame: Frame) -> list[Box] | None:
@@ -112,7 +116,7 @@ class CameraPipeline:
         regions += [t.box for t in alive]
         return regions if self.cfg.detect.pack_regions else None
 
-    def process(self, frames: Sequence[Frame]) -> list[FrameResult]:
+    def process(self, frames: Sequence[Frame], open_alarms: EventManager) -> list[FrameResult]:
         """Consecutive frames: their detections in as few inferences as fit, then tracks and rules in order."""
         plans = [self._regions(frame) for frame in frames]
         todo = [i for i, regions in enumerate(plans) if regions is None or regions]
@@ -127,11 +131,106 @@ class CameraPipeline:
             tracks, eligible = self.analysis.step(frame.pts, frame.index, found.get(i))
             # Snapshots: the tracker keeps updating its Track objects while later frames of the batch run.
             snapshot = [replace(t) for t in tracks]
-            alarms = frozenset(self.analysis.events.open)
-            results.append(FrameResult(frame, found.get(i), snapshot, eligible, alarms))
+            results.append(FrameResult(frame, found.get(i), snapshot, eligible, frozenset(open_alarms.open)))
         self.clock.counts["processed"] += len(frames)
         return results
 
-    def close(self, t: float, frame_index: int) -> None:
-        """End every open event (end of a replay, or shutdown)."""
-        self.analysis.close(t, frame_index)
+
+class CameraRun:
+    """One camera from its first frame to its close: the event bus, the stages, and the order they run in.
+
+    Every run goes through here, at the depth it starts from: frames (`process`: replay, live),
+    cached detections (`step`: sweeps) or tracks (`apply`: ground truth from MOT tracks, rule tests).
+    Subscribers hear every event change in order. An evidence recorder is handed each frame *before*
+    the stages see it, so the frame an event starts on is already buffered when the change arrives.
+    `close()` ends every open event at the last frame, then lets the recorder finish its clips;
+    leaving a `with` block on an error ends the events too but drops the unfinished clips.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        cfg: CameraConfig,
+        *,
+        fps: float,
+        subscribers: Iterable[Subscriber] = (),
+        detector: BatchDetector | None = None,
+        size: tuple[int, int] | None = None,
+        evidence: EvidenceRecorder | None = None,
+        run: str | None = None,
+        clock: StageClock | None = None,
+    ) -> None:
+        """fps: the source's frame rate; size: frame width, height (with a detector); run: a tag that
+        makes event ids unique across runs (see `events`)."""
+        self.name = name
+        self.clock = clock or StageClock()
+        self.bus = EventBus()
+        for subscriber in subscribers:
+            self.bus.subscribe(subscriber)
+        self.evidence = evidence
+        if evidence is not None:
+            self.bus.subscribe(evidence.on_change)
+        self.rules = RuleStep(name, cfg, self.bus, self.clock, run)
+        self.analysis = Analysis(cfg, fps, self.rules, self.clock)
+        self.pipeline = None
+        if detector is not None:
+            if size is None:
+                raise ValueError("a CameraRun with a detector needs the frame size")
+            self.pipeline = CameraPipeline(cfg, detector, size, self.analysis, self.clock)
+        self.last: tuple[float, int] | None = None  # (media time, frame index) of the newest frame
+        self.closed = False
+
+    def process(self, frames: Sequence[Frame]) -> list[FrameResult]:
+        """Consecutive frames through every stage (they may share inferences)."""
+        if self.pipeline is None:
+            raise RuntimeError("CameraRun.process needs a detector")
+        if not frames:
+            return []
+        if self.evidence is not None:
+            with self.clock.stage("evidence"):
+                for frame in frames:
+                    self.evidence.push(frame)
+        self.last = (frames[-1].pts, frames[-1].index)
+        return self.pipeline.process(frames, self.rules.events)
+
+    def step(self, t: float, index: int, detections: sv.Detections | None) -> tuple[list[Track], list[Track]]:
+        """One frame's detections (None: not detected) through tracking, rules and events."""
+        self.last = (t, index)
+        return self.analysis.step(t, index, detections)
+
+    def apply(self, t: float, index: int, tracks: Sequence[Track]) -> None:
+        """One frame's tracks, already tracked and filtered, through rules and events."""
+        self.last = (t, index)
+        self.rules.step(t, index, tracks)
+
+    def close(self) -> None:
+        """End every open event at the last frame, then finish the evidence of every event."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.last is not None:
+            self.rules.close(*self.last)
+        if self.evidence is not None:
+            with self.clock.stage("evidence"):
+                self.evidence.close()
+
+    def abort(self) -> None:
+        """After an error: end the open events (they did happen) but drop every unfinished clip."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if self.last is not None:
+                self.rules.close(*self.last)
+        finally:
+            if self.evidence is not None:
+                self.evidence.abort()
+
+    def __enter__(self) -> CameraRun:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()

@@ -6,8 +6,8 @@ buffer; an update (events carry no frame for it) is taken to happen on the newes
 is exact when frames are processed one at a time; with packed batches (`detect.pack_frames` > 1) an
 update's snapshot may come from up to pack_frames - 1 frames after the update.
 
-Wiring: `bus.subscribe(rec.on_change)`; per batch `for f in batch: rec.push(f)` then
-`pipe.process(batch)`; at the end `pipe.close(...)` then `rec.close()`; on a crash `rec.abort()`.
+Wiring: hand the recorder to `engine.CameraRun`, which subscribes it, pushes every frame before
+processing it, and closes it (or aborts it after an error) once the run's events have ended.
 
 Clips are H.264 MP4 with the index at the front; their time 0 is the first pre-roll frame. Every
 file is written under a temporary name and renamed when complete: evidence is whole or absent.

@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import resource
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +23,9 @@ from pipeline.detcache import CachedFrame, CachedRun, cache_key
 from pipeline.detcache import save as save_cache
 from pipeline.detect import camera_detector
 from pipeline.draw import annotate
-from pipeline.engine import CameraPipeline, StageClock
+from pipeline.engine import CameraRun, StageClock
 from pipeline.errors import CctvError
-from pipeline.events import Event, EventBus, EventCollector
+from pipeline.events import Event, EventCollector
 from pipeline.evidence import EvidenceRecorder
 from pipeline.formats import Prediction, write_jsonl, write_tracks
 from pipeline.sources import open_source
@@ -33,6 +35,17 @@ from pipeline.video import H264Writer
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _batches(frames: Iterable[Frame], size: int, clock: StageClock) -> Iterator[list[Frame]]:
+    """Consecutive frames in groups of `size` (the last may be shorter), timing the decoding."""
+    frames = iter(frames)
+    while True:
+        with clock.stage("decode"):
+            batch = list(itertools.islice(frames, size))
+        if not batch:
+            return
+        yield batch
 
 
 @dataclass
@@ -70,70 +83,46 @@ def replay(
     model = site.model
     detector = camera_detector(model, cam)
     clock = StageClock()
-    bus = EventBus()
     collector = EventCollector()
-    bus.subscribe(collector)
     with open_source(source, fps=cam.detect.fps) as src:
         out.mkdir(parents=True, exist_ok=True)
-        pipe = CameraPipeline(name, cam, detector, bus, (src.width, src.height), src.fps, clock)
         recorder = EvidenceRecorder(out / "evidence") if evidence else None
-        if recorder is not None:
-            bus.subscribe(recorder.on_change)
         writer = H264Writer(out / "annotated.mp4", src.width, src.height, cam.detect.fps or src.fps) if save_video else None
         show = sys.stderr.isatty() if progress is None else progress
         total = round(src.duration * cam.detect.fps) if cam.detect.fps and src.duration else src.frame_count
         bar = tqdm(total=total or None, unit="frame", desc=name, disable=not show, leave=False)
-        last = None
         tracks: dict[int, list[Prediction]] = {}
-        batch: list[Frame] = []
         cached: list[CachedFrame] = []
+        run = CameraRun(
+            name, cam, fps=src.fps, subscribers=[collector], detector=detector, size=(src.width, src.height),
+            evidence=recorder, clock=clock,
+        )
         try:
-            frames = iter(src)
-            while True:
-                with clock.stage("decode"):
-                    frame = next(frames, None)
-                if frame is not None:
-                    batch.append(frame)
-                    if len(batch) < cam.detect.pack_frames:
-                        continue
-                if recorder is not None:
-                    with clock.stage("evidence"):
-                        for buffered in batch:
-                            recorder.push(buffered)
-                for result in pipe.process(batch):
-                    tracks[result.frame.index] = [
-                        (t.track_id, *t.box) for t in result.tracks if t.last_frame == result.frame.index
-                    ]
-                    if cache_dir is not None:
-                        cached.append(CachedFrame(result.frame.index, result.frame.pts, result.detections))
-                    if writer is not None:
-                        with clock.stage("annotate"):
-                            writer.write(annotate(result.frame.image, cam, result.tracks, result.eligible, result.alarms), result.frame.pts)
-                    bar.update()
-                last = batch[-1] if batch else last
-                batch = []
-                if frame is None:
-                    break
-            if last is not None:
-                pipe.close(last.pts, last.index)
-            if recorder is not None:
-                with clock.stage("evidence"):
-                    recorder.close()
+            with run:
+                for batch in _batches(src, cam.detect.pack_frames, clock):
+                    for result in run.process(batch):
+                        index = result.frame.index
+                        tracks[index] = [(t.track_id, *t.box) for t in result.tracks if t.last_frame == index]
+                        if cache_dir is not None:
+                            cached.append(CachedFrame(index, result.frame.pts, result.detections))
+                        if writer is not None:
+                            with clock.stage("annotate"):
+                                image = annotate(result.frame.image, cam, result.tracks, result.eligible, result.alarms)
+                                writer.write(image, result.frame.pts)
+                        bar.update()
             if writer is not None:
                 with clock.stage("annotate"):
                     writer.close()
         except BaseException:
             if writer is not None:
                 writer.abort()
-            if recorder is not None:
-                recorder.abort()
             raise
         finally:
             bar.close()
         stats = src.stats
     wall = time.perf_counter() - wall0
     events = collector.sorted()
-    media = (last.pts if last else 0.0) + 1.0 / src.fps
+    media = (run.last[0] if run.last else 0.0) + 1.0 / src.fps
     processed = clock.counts["processed"]
     summary = {
         "camera": name,

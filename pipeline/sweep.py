@@ -18,9 +18,9 @@ import numpy as np
 
 from pipeline.config import CameraConfig, deep_update, load_config
 from pipeline.detcache import CachedRun, cache_key, load
-from pipeline.engine import Analysis, StageClock
+from pipeline.engine import CameraRun
 from pipeline.errors import CctvError
-from pipeline.events import EventBus, EventCollector
+from pipeline.events import EventCollector
 from pipeline.formats import read_events
 from pipeline.replay import replay
 from pipeline.scoring import Score, match_events
@@ -126,14 +126,10 @@ def config_change(camera: str, cam: CameraConfig, axes: list[GridAxis], row: dic
 
 def events_over_cache(name: str, cam: CameraConfig, run: CachedRun) -> list[dict[str, Any]]:
     """The finished events tracking and rules give on cached detections."""
-    bus = EventBus()
     collector = EventCollector()
-    bus.subscribe(collector)
-    analysis = Analysis(name, cam, bus, run.fps, StageClock())
-    for frame in run.frames:
-        analysis.step(frame.pts, frame.index, frame.detections)
-    if run.frames:
-        analysis.close(run.frames[-1].pts, run.frames[-1].index)
+    with CameraRun(name, cam, fps=run.fps, subscribers=[collector]) as camera:
+        for frame in run.frames:
+            camera.step(frame.pts, frame.index, frame.detections)
     return [e.to_dict() for e in collector.sorted()]
 
 

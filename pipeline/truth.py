@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.config import CameraConfig
-from pipeline.events import EventBus, EventCollector, EventManager
-from pipeline.rules import RuleEngine
+from pipeline.engine import CameraRun
+from pipeline.events import EventCollector
 from pipeline.types import Track
 
 
@@ -52,12 +52,7 @@ def mot_tracks(
 def events_from_mot(path: str | Path, cfg: CameraConfig, camera: str, fps: float) -> list[dict[str, Any]]:
     """The finished events the camera's rules give on the ground truth, as `events.jsonl` records."""
     collector = EventCollector()
-    bus = EventBus()
-    bus.subscribe(collector)
-    engine = RuleEngine(camera, cfg)
-    manager = EventManager(camera, bus)
-    t, frame = 0.0, 0
-    for t, frame, tracks in mot_tracks(path, fps, lost_seconds=cfg.tracker.lost_seconds):
-        manager.apply(engine.update(t, frame, tracks))
-    manager.apply(engine.close(t, frame))
+    with CameraRun(camera, cfg, fps=fps, subscribers=[collector]) as run:
+        for t, frame, tracks in mot_tracks(path, fps, lost_seconds=cfg.tracker.lost_seconds):
+            run.apply(t, frame, tracks)
     return [e.to_dict() for e in collector.sorted()]

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from pipeline.config import CameraConfig
-from pipeline.events import EventBus, EventChange, EventManager
+from pipeline.engine import CameraRun
+from pipeline.events import EventChange
 from pipeline.geometry import segments_intersect
-from pipeline.rules import RuleEngine
 from pipeline.types import Track
 
 FPS = 10
@@ -37,13 +37,9 @@ def at(track_id: int, x: float, y: float, t: float, score: float = 0.9, label: s
 def run(cfg: CameraConfig, frames: Iterable[tuple[float, list[Track]]]) -> list[EventChange]:
     """Every change published for the frames, then for closing at the last frame."""
     changes: list[EventChange] = []
-    bus = EventBus()
-    bus.subscribe(changes.append)
-    engine, manager = RuleEngine("cam", cfg), EventManager("cam", bus)
-    t = 0.0
-    for t, tracks in frames:
-        manager.apply(engine.update(t, round(t * FPS), tracks))
-    manager.apply(engine.close(t, round(t * FPS)))
+    with CameraRun("cam", cfg, fps=FPS, subscribers=[changes.append]) as camera:
+        for t, tracks in frames:
+            camera.apply(t, round(t * FPS), tracks)
     return changes
 
 

@@ -21,9 +21,9 @@ from typing import Literal
 import numpy as np
 
 from pipeline.config import CameraConfig, ServiceConfig
-from pipeline.engine import CameraPipeline
+from pipeline.engine import CameraRun
 from pipeline.errors import CctvError
-from pipeline.events import EventBus, EventChange, Subscriber
+from pipeline.events import EventChange, Subscriber
 from pipeline.evidence import EvidencePaths, EvidenceRecorder
 from pipeline.live.detector import SharedDetector
 from pipeline.sources import VideoSource, open_source
@@ -170,17 +170,14 @@ class CameraWorker:
         recorder = EvidenceRecorder(
             self.evidence_dir, evidence.pre_roll, evidence.post_roll, on_done=self.on_evidence
         )
-        bus = EventBus()
-        for sink in self.sinks:
-            bus.subscribe(sink)
-        bus.subscribe(recorder.on_change)
-        bus.subscribe(self._count)
         start = time.time()
-        pipe = CameraPipeline(self.name, self.cam, self.detector, bus, (src.width, src.height), src.fps, run=run_tag(start))
+        run = CameraRun(
+            self.name, self.cam, fps=src.fps, subscribers=[*self.sinks, self._count], detector=self.detector,
+            size=(src.width, src.height), evidence=recorder, run=run_tag(start),
+        )
         offset: float | None = None  # wall time minus media time, fixed at the first frame
-        last: Frame | None = None
         dropped0 = src.stats.dropped
-        try:
+        with run:
             while not self._stop.is_set():
                 src.wait()
                 with self.detector.shared.turn():  # take the frames only now: the freshest ones
@@ -189,21 +186,11 @@ class CameraWorker:
                         break
                     offset = time.time() - batch[0].pts if offset is None else offset
                     frames = [replace(f, pts=f.pts + offset) for f in batch]
-                    for frame in frames:
-                        recorder.push(frame)
-                    pipe.process(frames)
+                    run.process(frames)
                 now = time.time()
-                last = frames[-1]
                 self._account(src, frames, now, dropped0)
                 dropped0 = src.stats.dropped
                 self.latest = recorder.buffer[-1].jpeg.tobytes()
-        except BaseException:
-            recorder.abort()
-            raise
-        finally:
-            if last is not None:
-                pipe.close(last.pts, last.index)
-        recorder.close()
 
     def _account(self, src: VideoSource, frames: list[Frame], now: float, dropped_before: int) -> None:
         state = self.state
