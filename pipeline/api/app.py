@@ -15,7 +15,7 @@ from pipeline.api import live_routes, routes
 from pipeline.api.stream import EventHub
 from pipeline.errors import CctvError
 from pipeline.live.service import LiveService
-from pipeline.store.service import EventNotFound, EventStore
+from pipeline.store import EventNotFound, EventStore
 
 CONSOLE_DIR = Path(__file__).resolve().parents[1] / "console"  # the operator console: static files, no build step
 
@@ -34,7 +34,8 @@ def create_app(store: EventStore, live: LiveService | None = None) -> FastAPI:
 
     The caller owns the store and closes it.
     """
-    hub = EventHub(store)
+    hub = EventHub()
+    store.subscribe(hub)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -51,9 +52,6 @@ def create_app(store: EventStore, live: LiveService | None = None) -> FastAPI:
     app.state.store = store
     app.state.live = live
     app.state.hub = hub
-    if live is not None:
-        live.subscribe(hub)
-        live.on_evidence.append(lambda event_id: hub.publish("evidence", event_id))
     app.include_router(live_routes.router)  # first: /api/events/stream before /api/events/{event_id}
     app.include_router(routes.router)
     app.mount("/", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")  # last: /api and /metrics win

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
-from pipeline.store.service import ROLES, EventStore, Role
+from pipeline.store import ROLES, EventStore, Role
 
 # auto_error=False: we answer 401 ourselves (HTTPBearer alone says 403 for a missing header).
 bearer = HTTPBearer(auto_error=False, description="an API token from `cctv token create`")

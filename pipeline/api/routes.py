@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, Header, HTTPException, Query, status
 from starlette.responses import Response
 
 from pipeline.api.auth import Admin, Operator, Store, Viewer
@@ -23,7 +23,7 @@ from pipeline.api.schemas import (
     ReviewIn,
     ReviewOut,
 )
-from pipeline.store.service import ACTIONS
+from pipeline.store import ACTIONS
 
 router = APIRouter(prefix="/api")
 AUTH_ERRORS: dict[int | str, dict[str, object]] = {401: {"model": Error}, 403: {"model": Error}}
@@ -84,13 +84,12 @@ for filename, (kind, media_type) in EVIDENCE_FILES.items():
 
 
 @router.post("/events/{event_id}/review", responses=AUTH_ERRORS | NOT_FOUND)
-def review_event(store: Store, who: Operator, event_id: str, body: ReviewIn, request: Request) -> ReviewOut:
+def review_event(store: Store, who: Operator, event_id: str, body: ReviewIn) -> ReviewOut:
     """Record an operator decision; the operator is the token's name, never a field the client sets.
 
     Every console hears of it on the event stream, so an event one operator cleared leaves all queues.
     """
     review = store.review(event_id, body.action, who.name, body.note)
-    request.app.state.hub.publish("review", event_id)
     return ReviewOut.model_validate({**asdict(review), "review_state": ACTIONS[review.action]})
 
 

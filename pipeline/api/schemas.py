@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.live.camera import CameraWorker, Status
-from pipeline.store.service import MAX_LIMIT, ReviewState, Role, StoredEvent
+from pipeline.store import MAX_LIMIT, ReviewState, Role, StoredEvent
 
 ReviewAction = Literal["acknowledge", "false_positive", "escalate"]
 

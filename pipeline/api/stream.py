@@ -1,8 +1,9 @@
 """Server-sent events: event changes and reviews pushed to every connected console as they happen.
 
-Camera threads call the hub; each client has an asyncio queue on the server's loop, fed through
+The hub subscribes to the event store, which hands it every committed change (from the store writer's
+thread or a review's request thread); each client has an asyncio queue on the server's loop, fed through
 `call_soon_threadsafe`. A client that stops reading is cut off when its queue fills, so a stuck
-browser never holds memory or slows a camera.
+browser never holds memory or slows anything else.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ import threading
 from collections.abc import AsyncIterator
 
 from pipeline.api.schemas import EventOut
-from pipeline.events import EventChange
-from pipeline.store import EventStore
+from pipeline.store import StoreChange
 
 QUEUE_SIZE = 1000
 KEEPALIVE_S = 15.0
@@ -22,23 +22,18 @@ _CLOSE = ""  # the message that ends a client's stream
 
 
 class EventHub:
-    def __init__(self, store: EventStore) -> None:
-        self.store = store
+    def __init__(self) -> None:
         self._clients: dict[asyncio.Queue[str], asyncio.AbstractEventLoop] = {}
         self._lock = threading.Lock()
         self.closed = False
 
-    def __call__(self, change: EventChange) -> None:
-        """An EventBus sink (after the store): sends the stored event, with its review state and URLs."""
-        self.publish(change.kind, change.event.id)
-
-    def publish(self, kind: str, event_id: str) -> None:
-        """Send `event: kind` with the event as the API shows it (kinds: start, update, end, evidence, review)."""
+    def __call__(self, change: StoreChange) -> None:
+        """A store subscriber: sends `event: kind` with the event as the API shows it (review state, URLs)."""
         with self._lock:
             if not self._clients:
                 return
-        data = EventOut.of(self.store.get(event_id)).model_dump_json()
-        self._broadcast(f"event: {kind}\nid: {event_id}\ndata: {data}\n\n")
+        data = EventOut.of(change.stored).model_dump_json()
+        self._broadcast(f"event: {change.kind}\nid: {change.event.id}\ndata: {data}\n\n")
 
     def _broadcast(self, message: str) -> None:
         with self._lock:

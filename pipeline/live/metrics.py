@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections import Counter
+from collections.abc import Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from pipeline.live.service import LiveService
+from pipeline.live.camera import CameraWorker
+from pipeline.live.detector import SharedDetector
 
 LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0)
 
@@ -26,16 +26,21 @@ class ServiceMetrics:
             registry=self.registry,
         )
 
-    def attach(self, service: LiveService) -> None:
-        self.registry.register(_ServiceCollector(service))
+    def watch(
+        self, cameras: Mapping[str, CameraWorker], detector: SharedDetector, events: Counter[tuple[str, str]]
+    ) -> None:
+        """Read these cameras, the detector's queue and the events started by (camera, rule) at every scrape."""
+        self.registry.register(_ServiceCollector(cameras, detector, events))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
 
 class _ServiceCollector(Collector):
-    def __init__(self, service: LiveService) -> None:
-        self.service = service
+    def __init__(
+        self, cameras: Mapping[str, CameraWorker], detector: SharedDetector, events: Counter[tuple[str, str]]
+    ) -> None:
+        self.cameras, self.detector, self.events = cameras, detector, events
 
     def collect(self) -> Iterator[Metric]:
         now = time.time()
@@ -51,7 +56,7 @@ class _ServiceCollector(Collector):
             "cctv_camera_detector_lag_seconds", "Frame time to detection, recent quantiles", labels=["camera", "quantile"]
         )
         connects = CounterMetricFamily("cctv_camera_connects", "Successful source connections", labels=["camera"])
-        for name, worker in self.service.cameras.items():
+        for name, worker in self.cameras.items():
             state = worker.state
             rate_in, rate_done = state.rates(now)
             up.add_metric([name], float(state.status == "live"))
@@ -65,9 +70,9 @@ class _ServiceCollector(Collector):
                     lag.add_metric([name, str(q)], value)
         yield from (up, fps_in, fps_done, dropped, lag, connects)
         queue = GaugeMetricFamily("cctv_detector_queue_depth", "Cameras with frames waiting for their detector turn")
-        queue.add_metric([], self.service.detector.waiting)
+        queue.add_metric([], self.detector.waiting)
         yield queue
         events = CounterMetricFamily("cctv_events", "Events started, by camera and rule", labels=["camera", "rule"])
-        for (camera, rule), count in sorted(self.service.events_by_rule.items()):
+        for (camera, rule), count in sorted(self.events.items()):
             events.add_metric([camera, rule], count)
         yield events

@@ -1,6 +1,6 @@
 """Optional MQTT event bus: every event change, as JSON, to `{topic}/{camera}/{kind}` for other systems to consume.
 
-The publisher is an `EventBus` subscriber called from camera threads, so it must never block them or raise into them:
+The publisher subscribes to the event store, which calls it after each commit, so it must never block or raise:
 paho's network thread connects (and reconnects) in the background, and qos>0 messages published while the broker is
 away wait in paho's bounded queue until it is back.
 """
@@ -17,9 +17,11 @@ import paho.mqtt.client as mqtt
 
 from pipeline.config import MqttConfig
 from pipeline.events import EventChange
+from pipeline.store import StoreChange
 
 log = logging.getLogger(__name__)
 
+PUBLISHED = ("start", "update", "end")
 MAX_QUEUED = 10_000  # bounds memory while the broker is away; older messages are kept, newer ones dropped
 
 
@@ -53,8 +55,10 @@ class MqttPublisher:
     def connected(self) -> bool:
         return self.client.is_connected()
 
-    def __call__(self, change: EventChange) -> None:
-        """Queues one change for the broker; any failure is logged (once), never raised into the camera thread."""
+    def __call__(self, change: EventChange | StoreChange) -> None:
+        """Queues one start, update or end for the broker (other store changes are not sent); failures are logged once."""
+        if change.kind not in PUBLISHED:
+            return
         try:
             event = change.event
             payload = json.dumps({"kind": change.kind, "event": event.to_dict()})

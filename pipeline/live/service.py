@@ -1,8 +1,8 @@
-"""The live service: every camera of a site config, one shared detector, the event store and its sinks.
+"""The live service: every camera of a site config, one shared detector, the event store and its subscribers.
 
-Event changes flow camera thread -> EventBus -> sinks in order: the store first (so anything told
-about an event can fetch it), then whatever subscribed (the API's live stream, MQTT), then the
-camera's evidence recorder, whose finished files are recorded in the store.
+Event changes flow camera thread -> EventBus -> the store writer, which writes them to the store in order
+off the camera's thread; the store then publishes each committed change to its subscribers (the API's live
+stream, MQTT). Each camera's evidence recorder hands its finished files to the same writer.
 """
 
 from __future__ import annotations
@@ -11,17 +11,15 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 
 from pipeline.config import SiteConfig
-from pipeline.events import EventChange, Subscriber
-from pipeline.evidence import EvidencePaths
+from pipeline.events import EventChange
 from pipeline.live.camera import CameraWorker
 from pipeline.live.detector import SharedDetector
 from pipeline.live.metrics import ServiceMetrics
 from pipeline.live.mqtt import MqttPublisher
-from pipeline.store import EventStore
-from pipeline.store.service import EVIDENCE_DIR
+from pipeline.live.writer import StoreWriter
+from pipeline.store import EVIDENCE_DIR, EventStore
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +33,10 @@ class LiveService:
         self.events_by_rule: Counter[tuple[str, str]] = Counter()
         self.metrics = ServiceMetrics()
         self.detector = SharedDetector(site.model, observe=self.metrics.inference.observe)
-        self.sinks: list[Subscriber] = [store.apply, self._count]
+        self.writer = StoreWriter(store)
         self.mqtt = MqttPublisher(site.service.mqtt) if site.service.mqtt is not None else None
         if self.mqtt is not None:
-            self.sinks.append(self.mqtt)
-        self.on_evidence: list[Callable[[str], None]] = []  # told the event id once its evidence is stored
+            store.subscribe(self.mqtt)
         self._lock = threading.Lock()
         self.cameras = {
             name: CameraWorker(
@@ -47,36 +44,34 @@ class LiveService:
                 cam,
                 site.service,
                 self.detector,
-                self.sinks,
+                [self.writer.apply, self._count],
                 store.data_dir / EVIDENCE_DIR / name,
-                self._evidence_done,
+                self.writer.set_evidence,
             )
             for name, cam in site.cameras.items()
         }
-        self.metrics.attach(self)
+        self.metrics.watch(self.cameras, self.detector, self.events_by_rule)
         self._retention = threading.Thread(target=self._retain, name="retention", daemon=True)
         self._stopping = threading.Event()
-
-    def subscribe(self, sink: Subscriber) -> None:
-        """Add a sink for every camera's event changes; call before start()."""
-        self.sinks.append(sink)
 
     def start(self) -> None:
         """Clean up after a killed run (open events ended, partial files deleted), then start the cameras."""
         self.store.end_interrupted(self.cameras)
         self.store.reconcile(grace_seconds=0)
+        self.writer.start()
         for worker in self.cameras.values():
             worker.start()
         self._retention.start()
 
     def stop(self) -> None:
-        """Graceful shutdown: every camera ends its open events and finishes its clips."""
+        """Graceful shutdown: every camera ends its open events and finishes its clips, and all is written."""
         self._stopping.set()
         for worker in self.cameras.values():
             worker.stop()
         deadline = time.monotonic() + STOP_TIMEOUT_S
         for worker in self.cameras.values():
             worker.join(max(0.0, deadline - time.monotonic()))
+        self.writer.stop(max(1.0, deadline - time.monotonic()))
         if self.mqtt is not None:
             self.mqtt.close()
 
@@ -84,17 +79,6 @@ class LiveService:
         if change.kind == "start":
             with self._lock:
                 self.events_by_rule[change.event.camera, change.event.rule] += 1
-
-    def _evidence_done(self, paths: EvidencePaths) -> None:
-        root = self.store.data_dir
-        self.store.set_evidence(
-            paths.event_id,
-            clip=str(paths.clip.relative_to(root)),
-            snapshot=str(paths.snapshot.relative_to(root)),
-            thumbnail=str(paths.thumbnail.relative_to(root)),
-        )
-        for listener in self.on_evidence:
-            listener(paths.event_id)
 
     def _retain(self) -> None:
         retention = self.site.service.retention

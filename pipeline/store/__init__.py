@@ -1,14 +1,157 @@
-"""Event store: events, operator reviews, audit log and evidence retention in SQLite or PostgreSQL."""
+"""Event store: events, operator reviews, audit log, API tokens and evidence retention in SQLite or PostgreSQL.
 
-from pipeline.store.service import (
+One code path for the embedded SQLite file (`data_dir/events.db`) and a PostgreSQL URL; evidence files
+live under `data_dir/evidence/`. `EventStore` is the facade the engine (via `apply` on the event bus),
+the API, the live service and the CLI use; each job is a module of its own behind it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Self
+
+from sqlalchemy import Engine
+
+from pipeline.events import EventChange
+from pipeline.store.audit import AuditEntry, AuditLog
+from pipeline.store.db import MAX_LIMIT, Database, alembic_config, migrate
+from pipeline.store.events import (
     ACTIONS,
-    AuditEntry,
     EventNotFound,
-    EventStore,
+    EventRecords,
     Review,
+    ReviewState,
+    StoreChange,
     StoredEvent,
-    alembic_config,
-    migrate,
+    StoreSubscriber,
 )
+from pipeline.store.retention import EVIDENCE_DIR, ORPHAN_GRACE_S, Retention, evidence_path
+from pipeline.store.tokens import ROLES, Role, Tokens
 
-__all__ = ["ACTIONS", "AuditEntry", "EventNotFound", "EventStore", "Review", "StoredEvent", "alembic_config", "migrate"]
+__all__ = [
+    "ACTIONS",
+    "EVIDENCE_DIR",
+    "MAX_LIMIT",
+    "ROLES",
+    "AuditEntry",
+    "EventNotFound",
+    "EventStore",
+    "Review",
+    "ReviewState",
+    "Role",
+    "StoreChange",
+    "StoreSubscriber",
+    "StoredEvent",
+    "alembic_config",
+    "migrate",
+]
+
+
+class EventStore:
+    """The store's facade: one database shared by events, audit, tokens and retention."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.events = EventRecords(db)
+        self.audits = AuditLog(db)
+        self.tokens = Tokens(db)
+        self.retention = Retention(db)
+
+    @classmethod
+    def open(cls, target: str | Path, data_dir: str | Path | None = None, clock: Callable[[], float] = time.time) -> EventStore:
+        """Open a data dir (SQLite `events.db` in it) or a database URL (then `data_dir` holds the evidence).
+
+        Migrates to head and reconciles evidence with the rows before returning.
+        """
+        store = cls(Database.open(target, data_dir, clock))
+        store.reconcile()
+        return store
+
+    @property
+    def engine(self) -> Engine:
+        return self.db.engine
+
+    @property
+    def data_dir(self) -> Path:
+        return self.db.data_dir
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self.db.clock
+
+    @clock.setter
+    def clock(self, clock: Callable[[], float]) -> None:
+        self.db.clock = clock
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- events and reviews (store/events.py); committed changes go to subscribers -------------------
+
+    def subscribe(self, subscriber: StoreSubscriber) -> None:
+        """Be told every committed change: start, update, end, evidence, review."""
+        self.events.subscribers.append(subscriber)
+
+    def apply(self, change: EventChange) -> None:
+        self.events.apply(change)
+
+    def end_interrupted(self, cameras: Iterable[str]) -> list[str]:
+        return self.events.end_interrupted(cameras)
+
+    def get(self, event_id: str) -> StoredEvent:
+        return self.events.get(event_id)
+
+    def query(self, **filters: Any) -> tuple[list[StoredEvent], str | None]:
+        return self.events.query(**filters)
+
+    def review(self, event_id: str, action: str, operator: str, note: str | None = None) -> Review:
+        return self.events.review(event_id, action, operator, note)
+
+    def reviews(self, event_id: str) -> list[Review]:
+        return self.events.reviews(event_id)
+
+    def set_evidence(
+        self, event_id: str, clip: str | None = None, snapshot: str | None = None, thumbnail: str | None = None
+    ) -> StoredEvent:
+        return self.events.set_evidence(event_id, clip, snapshot, thumbnail)
+
+    # -- audit (store/audit.py) -------------------------------------------------------------------
+
+    def audit(self, actor: str, action: str, event_id: str | None = None, detail: dict[str, Any] | None = None) -> AuditEntry:
+        return self.audits.audit(actor, action, event_id, detail)
+
+    def audit_view(self, actor: str, kind: str, event_id: str, detail: dict[str, Any] | None = None) -> None:
+        self.audits.audit_view(actor, kind, event_id, detail)
+
+    def audit_log(self, limit: int = 50, cursor: str | None = None) -> tuple[list[AuditEntry], str | None]:
+        return self.audits.audit_log(limit, cursor)
+
+    # -- API tokens (store/tokens.py) -------------------------------------------------------------
+
+    def create_token(self, name: str, role: str, expires_in: float | None = None) -> str:
+        return self.tokens.create_token(name, role, expires_in)
+
+    def verify_token(self, token: str) -> tuple[str, Role] | None:
+        return self.tokens.verify_token(token)
+
+    def revoke_tokens(self, name: str) -> int:
+        return self.tokens.revoke_tokens(name)
+
+    # -- evidence files (store/retention.py) ------------------------------------------------------
+
+    def evidence_path(self, relative: str) -> Path:
+        return evidence_path(self.data_dir, relative)
+
+    def retain(self, max_age_seconds: float | None = None, max_clip_bytes: int | None = None) -> list[str]:
+        return self.retention.retain(max_age_seconds, max_clip_bytes)
+
+    def reconcile(self, grace_seconds: float = ORPHAN_GRACE_S) -> tuple[list[str], list[str]]:
+        return self.retention.reconcile(grace_seconds)

@@ -1,0 +1,113 @@
+"""The store's database: engine and sessions for SQLite or PostgreSQL, migrations, cursors.
+
+Every other store module works through one `Database`, which also carries the clock (tests move it)
+and the data dir that holds the evidence files.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import sessionmaker
+
+from pipeline.errors import CctvError
+
+MAX_LIMIT = 1000  # the largest page a list query returns
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def encode_cursor(key: list[Any]) -> str:
+    """An opaque keyset cursor: the sort key of a page's last row."""
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+
+def decode_cursor(cursor: str, arity: int) -> list[Any]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError):
+        raise CctvError(f"bad cursor {cursor!r}: pass the next_cursor of a previous page") from None
+    if not isinstance(key, list) or len(key) != arity:
+        raise CctvError(f"bad cursor {cursor!r}: pass the next_cursor of a previous page")
+    return key
+
+
+def check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise CctvError(f"limit must be 1..{MAX_LIMIT}, got {limit}")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets the API read while the engine writes; SQLite leaves foreign keys off unless asked."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _engine(url: str) -> Engine:
+    try:
+        engine = create_engine(url)
+    except (ArgumentError, ImportError) as exc:
+        raise CctvError(f"cannot use database URL {url!r}: {exc}") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def alembic_config(connection: Connection) -> Config:
+    """Alembic's config built in code, so migrations run from an installed package with no alembic.ini."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision (a fresh database gets every table, an older one the rest)."""
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "head")
+
+
+class Database:
+    """An engine, its sessions, the data dir and the clock, shared by the store's parts."""
+
+    def __init__(self, engine: Engine, data_dir: Path, clock: Callable[[], float] = time.time) -> None:
+        self.engine = engine
+        self.data_dir = data_dir
+        self.clock = clock
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, target: str | Path, data_dir: str | Path | None, clock: Callable[[], float]) -> Database:
+        """A data dir (SQLite `events.db` in it) or a database URL (then `data_dir` holds the evidence), migrated."""
+        text = str(target)
+        if "://" in text:
+            if data_dir is None:
+                raise CctvError("a database URL needs a data dir too: evidence files live on disk")
+            url, root = text, Path(data_dir)
+        else:
+            root = Path(data_dir) if data_dir is not None else Path(text)
+            Path(text).mkdir(parents=True, exist_ok=True)
+            url = f"sqlite:///{Path(text).resolve() / 'events.db'}"
+        root.mkdir(parents=True, exist_ok=True)
+        engine = _engine(url)
+        try:
+            migrate(engine)
+        except OperationalError as exc:
+            engine.dispose()
+            raise CctvError(f"cannot open event database: {str(exc.orig).strip().splitlines()[0]}") from None
+        return cls(engine, root.resolve(), clock)
+
+    def close(self) -> None:
+        self.engine.dispose()
