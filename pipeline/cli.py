@@ -104,7 +104,7 @@ def bench(
     out: Annotated[Path, typer.Option(help="output directory")] = Path("out/bench"),
 ) -> None:
     """Speed, memory and events of the default pipeline against a naive full-frame baseline."""
-    from pipeline.bench import CLIPS, format_table, plot, run_bench
+    from pipeline.bench.offline import CLIPS, format_table, plot, run_bench
 
     unknown = sorted(set(clips or []) - CLIPS.keys())
     if unknown:
@@ -127,7 +127,9 @@ def bench_live(
     port: Annotated[Optional[int], typer.Option(help="service port (default: a free one)")] = None,
 ) -> None:
     """Run `cctv serve` and measure it: detection rate, drops, lag, event latency, CPU, RSS, API under load."""
-    from pipeline.benchlive import format_table, plot, run_bench_live
+    from pipeline.bench.live.plot import plot
+    from pipeline.bench.live.report import format_table
+    from pipeline.bench.live.run import run_bench_live
 
     result = run_bench_live(config, seconds, load_seconds, clients, out, port)
     plot(result, out / "bench-live.png")

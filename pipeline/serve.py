@@ -17,7 +17,7 @@ import uvicorn
 
 from pipeline.api.app import create_app
 from pipeline.config import ServiceConfig, SiteConfig, load_config
-from pipeline.live.service import LiveService
+from pipeline.live.site import LiveSite
 from pipeline.store import EventStore
 
 
@@ -50,7 +50,7 @@ def serve(config_path: Path, **overrides: Any) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     site = site_with_overrides(config_path, **overrides)
     with open_store(site.service) as store:
-        live = LiveService(site, store)
+        live = LiveSite(site, store)
         app = create_app(store, live)
         service = site.service
         config = uvicorn.Config(

@@ -11,7 +11,7 @@ import pytest
 from mosquitto import start_broker, stop_broker
 
 from pipeline.assets import asset_dir
-from pipeline.benchlive import free_port
+from pipeline.bench.live.process import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PETS_CONFIG = ROOT / "configs" / "pets09.yaml"

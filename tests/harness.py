@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ import httpx
 import yaml
 from conftest import FOOTAGE, ROOT, cctv
 
-from pipeline.benchlive import free_port
+from pipeline.bench.live.process import ServiceProcess, free_port
 
 PRE_ROLL, POST_ROLL = 2.0, 1.0
 EVENT_WAIT_S = 150.0
@@ -45,7 +44,8 @@ class Service:
     data: Path
     port: int
     tokens: dict[str, str] = field(default_factory=dict)
-    proc: subprocess.Popen[str] | None = None
+    proc: ServiceProcess | None = None
+    starts: itertools.count[int] = field(default_factory=itertools.count)
     stream: list[tuple[str, dict[str, object]]] = field(default_factory=list)
     closed: threading.Event = field(default_factory=threading.Event)
 
@@ -54,23 +54,15 @@ class Service:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        cmd = [sys.executable, "-m", "pipeline.cli", "serve", "--config", str(self.config)]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"cctv serve exited: {self.proc.stdout.read() if self.proc.stdout else ''}"
-            try:
-                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.3)
-        raise AssertionError("cctv serve did not answer within 60 s")
+        log = self.config.parent / f"service-{next(self.starts)}.log"
+        self.proc = ServiceProcess(self.config, self.port, log)
+        self.proc.wait_healthy(60)
 
-    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
+    def stop(self, sig: int = signal.SIGTERM) -> tuple[int | None, str]:
+        """Signal the service and wait for it: (exit code, everything it printed)."""
         assert self.proc is not None
-        self.proc.send_signal(sig)
-        out, _ = self.proc.communicate(timeout=60)
-        return self.proc.returncode, out
+        code, _ = self.proc.stop(sig)
+        return code, self.proc.output()
 
     def close(self) -> None:
         """End of the tests: stop the service gracefully and the event listener for good."""

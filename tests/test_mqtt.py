@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from mosquitto import MOSQUITTO_PASSWD, Subscriber, start_broker, stop_broker
 
-from pipeline.benchlive import free_port
+from pipeline.bench.live.process import free_port
 from pipeline.config import MqttConfig
 from pipeline.events import Event, EventChange
 from pipeline.live.mqtt import MqttPublisher

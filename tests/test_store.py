@@ -19,7 +19,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
-from pipeline.benchlive import free_port
+from pipeline.bench.live.process import free_port
 from pipeline.errors import CctvError
 from pipeline.events import Event, EventBus, EventChange
 from pipeline.store import EventNotFound, EventStore, alembic_config, migrate

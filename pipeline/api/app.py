@@ -11,10 +11,10 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from pipeline.api import live_routes, routes
+from pipeline.api.routes import audit, cameras, events, session, site
 from pipeline.api.stream import EventHub
 from pipeline.errors import CctvError
-from pipeline.live.service import LiveService
+from pipeline.live.site import LiveSite
 from pipeline.store import EventNotFound, EventStore
 
 CONSOLE_DIR = Path(__file__).resolve().parents[1] / "console"  # the operator console: static files, no build step
@@ -29,7 +29,7 @@ def _bad_input(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
-def create_app(store: EventStore, live: LiveService | None = None) -> FastAPI:
+def create_app(store: EventStore, live: LiveSite | None = None) -> FastAPI:
     """The API over `store`; with `live`, the app starts its cameras on startup and stops them on shutdown.
 
     The caller owns the store and closes it.
@@ -52,8 +52,8 @@ def create_app(store: EventStore, live: LiveService | None = None) -> FastAPI:
     app.state.store = store
     app.state.live = live
     app.state.hub = hub
-    app.include_router(live_routes.router)  # first: /api/events/stream before /api/events/{event_id}
-    app.include_router(routes.router)
+    for resource in (events, cameras, site, session, audit):
+        app.include_router(resource.router)
     app.mount("/", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")  # last: /api and /metrics win
     app.add_exception_handler(EventNotFound, _not_found)
     app.add_exception_handler(CctvError, _bad_input)

@@ -137,9 +137,9 @@ class CameraOut(BaseModel):
     error: str | None
     connects: int
     fps_in: float
-    fps_detected: float
+    fps_analysed: float
     frames_in: int
-    frames_detected: int
+    frames_analysed: int
     frames_dropped: int
     inferences: int
     last_frame_at: float | None = Field(description="wall time (Unix seconds) of the newest frame")
@@ -152,7 +152,7 @@ class CameraOut(BaseModel):
     @classmethod
     def of(cls, worker: CameraWorker, now: float) -> CameraOut:
         state = worker.state
-        fps_in, fps_detected = state.rates(now)
+        fps_in, fps_analysed = state.rates(now)
         return cls(
             id=worker.name,
             source=state.source,
@@ -161,9 +161,9 @@ class CameraOut(BaseModel):
             error=state.error,
             connects=state.connects,
             fps_in=round(fps_in, 2),
-            fps_detected=round(fps_detected, 2),
+            fps_analysed=round(fps_analysed, 2),
             frames_in=state.frames_in,
-            frames_detected=state.frames_analysed,
+            frames_analysed=state.frames_analysed,
             frames_dropped=state.frames_dropped,
             inferences=state.inferences,
             last_frame_at=state.last_frame_at,

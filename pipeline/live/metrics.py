@@ -47,7 +47,7 @@ class _ServiceCollector(Collector):
         up = GaugeMetricFamily("cctv_camera_up", "1 while the camera delivers frames", labels=["camera"])
         fps_in = GaugeMetricFamily("cctv_camera_fps_in", "Frames per second sampled from the source", labels=["camera"])
         fps_done = GaugeMetricFamily(
-            "cctv_camera_fps_detected", "Frames per second through detection and rules", labels=["camera"]
+            "cctv_camera_fps_analysed", "Frames per second through detection, tracking and rules", labels=["camera"]
         )
         dropped = CounterMetricFamily(
             "cctv_camera_frames_dropped", "Sampled frames dropped because the pipeline was behind", labels=["camera"]

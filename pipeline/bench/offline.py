@@ -14,7 +14,7 @@ from typing import Any
 
 from pipeline.scoring import match_events
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 CLIPS = {
     "pets09": CONFIGS / "pets09.yaml",
     "oxford": CONFIGS / "oxford-town-centre.yaml",

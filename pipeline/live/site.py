@@ -1,4 +1,4 @@
-"""The live service: every camera of a site config, one shared detector, the event store and its subscribers.
+"""The live site: every camera of a site config, one shared detector, the event store and its subscribers.
 
 Event changes flow camera thread -> EventBus -> the store writer, which writes them to the store in order
 off the camera's thread; the store then publishes each committed change to its subscribers (the API's live
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 30.0  # a camera finishing its clips at shutdown
 
 
-class LiveService:
+class LiveSite:
     def __init__(self, site: SiteConfig, store: EventStore) -> None:
         self.site = site
         self.store = store

@@ -1,4 +1,4 @@
-"""Route handlers: each checks the caller's role, calls the store once or twice and shapes the answer."""
+"""Events: the list with filters and cursors, one event, its evidence files, reviews, the live stream."""
 
 from __future__ import annotations
 
@@ -7,27 +7,16 @@ from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, status
+from fastapi.responses import StreamingResponse
 from starlette.responses import Response
 
-from pipeline.api.auth import Admin, Operator, Store, Viewer
+from pipeline.api.auth import Operator, Store, Viewer
+from pipeline.api.deps import AUTH_ERRORS, NOT_FOUND, Hub
 from pipeline.api.files import file_response
-from pipeline.api.schemas import (
-    AuditOut,
-    AuditPage,
-    Error,
-    EventFilter,
-    EventOut,
-    EventPage,
-    Health,
-    Page,
-    ReviewIn,
-    ReviewOut,
-)
+from pipeline.api.schemas import Error, EventFilter, EventOut, EventPage, ReviewIn, ReviewOut
 from pipeline.store import ACTIONS
 
-router = APIRouter(prefix="/api")
-AUTH_ERRORS: dict[int | str, dict[str, object]] = {401: {"model": Error}, 403: {"model": Error}}
-NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": Error}}
+router = APIRouter(prefix="/api/events")
 EVIDENCE_FILES = {  # URL file name -> (StoredEvent field, media type)
     "clip.mp4": ("clip", "video/mp4"),
     "snapshot.jpg": ("snapshot", "image/jpeg"),
@@ -35,19 +24,26 @@ EVIDENCE_FILES = {  # URL file name -> (StoredEvent field, media type)
 }
 
 
-@router.get("/health")
-def health() -> Health:
-    """Liveness for load balancers: needs no token."""
-    return Health()
+# First: /api/events/stream must not be taken for an event id.
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}} | AUTH_ERRORS,
+)
+async def event_stream(hub: Hub, _: Viewer) -> StreamingResponse:
+    """Server-sent events `start`, `update`, `end`, `evidence` and `review`, each with the event as JSON."""
+    queue = hub.connect()
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(hub.stream(queue), media_type="text/event-stream", headers=headers)
 
 
-@router.get("/events", responses=AUTH_ERRORS)
+@router.get("", responses=AUTH_ERRORS)
 def list_events(store: Store, _: Viewer, filters: Annotated[EventFilter, Query()]) -> EventPage:
     items, next_cursor = store.query(**filters.model_dump())
     return EventPage(items=[EventOut.of(s) for s in items], next_cursor=next_cursor)
 
 
-@router.get("/events/{event_id}", responses=AUTH_ERRORS | NOT_FOUND)
+@router.get("/{event_id}", responses=AUTH_ERRORS | NOT_FOUND)
 def get_event(store: Store, _: Viewer, event_id: str) -> EventOut:
     return EventOut.of(store.get(event_id))
 
@@ -71,7 +67,7 @@ def _evidence_handler(kind: str, media_type: str) -> Callable[..., Response]:
 
 for filename, (kind, media_type) in EVIDENCE_FILES.items():
     router.add_api_route(
-        f"/events/{{event_id}}/{filename}",
+        f"/{{event_id}}/{filename}",
         _evidence_handler(kind, media_type),
         methods=["GET"],
         name=f"get_{kind}",
@@ -83,7 +79,7 @@ for filename, (kind, media_type) in EVIDENCE_FILES.items():
     )
 
 
-@router.post("/events/{event_id}/review", responses=AUTH_ERRORS | NOT_FOUND)
+@router.post("/{event_id}/review", responses=AUTH_ERRORS | NOT_FOUND)
 def review_event(store: Store, who: Operator, event_id: str, body: ReviewIn) -> ReviewOut:
     """Record an operator decision; the operator is the token's name, never a field the client sets.
 
@@ -91,9 +87,3 @@ def review_event(store: Store, who: Operator, event_id: str, body: ReviewIn) -> 
     """
     review = store.review(event_id, body.action, who.name, body.note)
     return ReviewOut.model_validate({**asdict(review), "review_state": ACTIONS[review.action]})
-
-
-@router.get("/audit", responses=AUTH_ERRORS)
-def audit_log(store: Store, _: Admin, page: Annotated[Page, Query()]) -> AuditPage:
-    items, next_cursor = store.audit_log(page.limit, page.cursor)
-    return AuditPage(items=[AuditOut.model_validate(e) for e in items], next_cursor=next_cursor)

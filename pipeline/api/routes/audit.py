@@ -1,0 +1,19 @@
+"""The audit log: who viewed or reviewed what (admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from pipeline.api.auth import Admin, Store
+from pipeline.api.deps import AUTH_ERRORS
+from pipeline.api.schemas import AuditOut, AuditPage, Page
+
+router = APIRouter(prefix="/api")
+
+
+@router.get("/audit", responses=AUTH_ERRORS)
+def audit_log(store: Store, _: Admin, page: Annotated[Page, Query()]) -> AuditPage:
+    items, next_cursor = store.audit_log(page.limit, page.cursor)
+    return AuditPage(items=[AuditOut.model_validate(e) for e in items], next_cursor=next_cursor)

@@ -1,0 +1,1 @@
+"""Benchmarks: commands that measure speed and memory and report them (tests never assert timings)."""
