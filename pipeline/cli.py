@@ -72,8 +72,8 @@ def sweep(
     tolerance: Annotated[float, typer.Option(help="seconds between alarm and true start")] = 2.0,
 ) -> None:
     """Replay tracking and rules over cached detections for every grid point; table, plots, best settings."""
-    from pipeline.sweep import config_change
-    from pipeline.sweep import sweep as run
+    from pipeline.eval.sweep import config_change
+    from pipeline.eval.sweep import sweep as run
 
     result = run(config, truth, grid, camera, out, cache, tolerance)
     default = result.default
@@ -93,7 +93,7 @@ def report(
     tolerance: Annotated[float, typer.Option(help="seconds between alarm and true start")] = 2.0,
 ) -> None:
     """Write one self-contained HTML page: scores, timeline, worst false alarms and misses with snapshots."""
-    from pipeline.report import write_report
+    from pipeline.eval.report import write_report
 
     typer.echo(f"-> {write_report(run, truth, out, video, tolerance)}")
 
@@ -146,7 +146,7 @@ def eval_events(
     details: Annotated[bool, typer.Option("--details", help="list every match, false alarm and miss")] = False,
 ) -> None:
     """Score alarms against ground-truth events: TP, FP, misses, precision, recall, F1 and delays per rule."""
-    from pipeline.evaluate import (
+    from pipeline.eval.commands import (
         evaluate_files,
         format_details,
         format_scores,
@@ -173,7 +173,7 @@ def truth_from_mot(
     out: Annotated[Path, typer.Option(help="truth events (JSON lines)")] = Path("truth.jsonl"),
 ) -> None:
     """Derive ground-truth events for every rule of a camera by running its rules over MOT ground-truth tracks."""
-    from pipeline.evaluate import truth_from_mot as derive
+    from pipeline.eval.commands import truth_from_mot as derive
     from pipeline.formats import write_jsonl
 
     truth = derive(mot, config, camera, fps)
@@ -191,7 +191,7 @@ def eval_mot(
     out: Annotated[Optional[Path], typer.Option(help="also write the scores as JSON")] = None,
 ) -> None:
     """Score tracks against MOT ground truth: MOTA, IDF1, ID switches, precision, recall, HOTA."""
-    from pipeline.evaluate import format_mot, mot_report, score_tracks, write_json
+    from pipeline.eval.commands import format_mot, mot_report, score_tracks, write_json
 
     scores = score_tracks(tracks, gt, frames)
     typer.echo(format_mot(scores))

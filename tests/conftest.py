@@ -40,8 +40,8 @@ def pets_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def pets_truth(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Ground-truth events for the example config, derived from PETS09's MOT ground truth."""
     from pipeline.config import load_config
+    from pipeline.eval.truth import events_from_mot
     from pipeline.formats import write_jsonl
-    from pipeline.truth import events_from_mot
 
     cam = load_config(PETS_CONFIG).cameras["pets"]
     events = events_from_mot(FOOTAGE / "pets09-s2l1.gt.txt", cam, "pets", 10.0)

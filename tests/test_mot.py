@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.eval.mot import evaluate_mot, load_mot
 from pipeline.formats import Prediction, write_tracks
-from pipeline.mot import evaluate_mot, load_mot
 
 pytest.importorskip("motmetrics")
 

@@ -12,9 +12,9 @@ import pytest
 from conftest import FOOTAGE, PETS_CONFIG, ROOT, cctv
 
 from pipeline.assets import asset_dir
+from pipeline.eval.mot import evaluate_mot
+from pipeline.eval.scoring import match_events
 from pipeline.formats import read_jsonl, read_tracks
-from pipeline.mot import evaluate_mot
-from pipeline.scoring import match_events
 
 
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from conftest import cctv
 
+from pipeline.eval.scoring import match_events
 from pipeline.formats import read_jsonl
-from pipeline.scoring import match_events
 
 
 def test_report_is_self_contained_with_scores_and_snapshots(pets_run: Path, pets_truth: Path, tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from pipeline.eval.scoring import match_events
 from pipeline.formats import read_jsonl
-from pipeline.scoring import match_events
 
 
 def ev(start: float, end: float | None = None, rule: str = "in", camera: str = "cam") -> dict[str, Any]:

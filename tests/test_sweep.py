@@ -11,8 +11,8 @@ from conftest import PETS_CONFIG, cctv
 from pipeline.config import load_config
 from pipeline.detcache import cache_key, load
 from pipeline.errors import CctvError
+from pipeline.eval.sweep import events_over_cache, override, parse_grid
 from pipeline.formats import read_jsonl
-from pipeline.sweep import events_over_cache, override, parse_grid
 
 
 def test_cached_detections_reproduce_the_replay_exactly(pets_run: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.assets import asset_dir
 from pipeline.config import CameraConfig, load_config
-from pipeline.truth import events_from_mot, mot_tracks
+from pipeline.eval.truth import events_from_mot, mot_tracks
 
 PETS_GT = asset_dir() / "footage" / "pets09-s2l1.gt.txt"
 INSIDE = (40, 30)  # top-left of a 20x20 box whose bottom-centre (50, 50) is in the zone

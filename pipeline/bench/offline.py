@@ -12,7 +12,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from pipeline.scoring import match_events
+from pipeline.eval.scoring import match_events
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 CLIPS = {

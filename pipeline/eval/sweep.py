@@ -20,10 +20,10 @@ from pipeline.config import CameraConfig, deep_update, load_config
 from pipeline.detcache import CachedRun, cache_key, load
 from pipeline.engine import CameraRun
 from pipeline.errors import CctvError
+from pipeline.eval.scoring import Score, match_events
 from pipeline.events import EventCollector
 from pipeline.formats import read_events
 from pipeline.replay import replay
-from pipeline.scoring import Score, match_events
 
 GridPoint = dict[str, float]
 

@@ -15,9 +15,9 @@ from typing import Any
 
 from pipeline.config import load_config
 from pipeline.errors import CctvError
+from pipeline.eval.mot import MotScores, evaluate_mot
+from pipeline.eval.scoring import EventRecord, MatchResult, match_events
 from pipeline.formats import read_events, read_tracks
-from pipeline.mot import MotScores, evaluate_mot
-from pipeline.scoring import EventRecord, MatchResult, match_events
 
 
 def evaluate_files(events: str | Path, truth: str | Path, tolerance: float) -> MatchResult:
@@ -120,7 +120,7 @@ class DerivedTruth:
 
 def truth_from_mot(mot: str | Path, config: str | Path, camera: str | None, fps: float | None) -> DerivedTruth:
     """Every rule of the camera run over MOT ground-truth tracks, as truth events."""
-    from pipeline.truth import events_from_mot
+    from pipeline.eval.truth import events_from_mot
 
     config = Path(config)
     name, cam = load_config(config).camera(camera)

@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 
 from pipeline.errors import CctvError
+from pipeline.eval.scoring import MatchResult, Score, match_events
 from pipeline.formats import read_events
-from pipeline.scoring import MatchResult, Score, match_events
 from pipeline.sources import open_source
 
 FALSE_ALARM = (40, 40, 230)
