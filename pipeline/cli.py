@@ -61,6 +61,17 @@ def detect(
     typer.echo(format_detections(detect_image(image, model, min_score=min_score)))
 
 
+@app.command("config-schema")
+def config_schema() -> None:
+    """Every key of the site config with its type, default and meaning, as a Markdown table."""
+    from pipeline.config import field_docs
+
+    typer.echo("| key | type | default | meaning |\n|---|---|---|---|")
+    for doc in field_docs():
+        kind = doc.type.replace("|", "\\|")  # a table cell may not hold a bare pipe
+        typer.echo(f"| `{doc.path}` | {kind} | {doc.default} | {doc.description} |")
+
+
 @app.command()
 def sweep(
     config: Annotated[Path, typer.Option("--config", "-c", help="site config YAML")],

@@ -5,8 +5,10 @@ A wrong key or value becomes one line naming the file, the path inside it and th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -28,16 +30,22 @@ class Strict(BaseModel):
 
 
 class ModelConfig(Strict):
-    path: str = "models/yolo11n_int8_openvino_model"
-    backend: Literal["openvino", "onnx", "ultralytics"] = "openvino"
-    device: str = "CPU"
-    iou: float = Field(0.5, gt=0, le=1, description="NMS IoU threshold")
+    """The object detector every camera of the site shares."""
+
+    path: str = Field(
+        "models/yolo11n_int8_openvino_model", description="the exported model: a file, or the directory Ultralytics wrote"
+    )
+    backend: Literal["openvino", "onnx", "ultralytics"] = Field(
+        "openvino", description="runtime that executes it (ultralytics needs the optional extra)"
+    )
+    device: str = Field("CPU", description="the runtime's device name, e.g. CPU or GPU")
+    iou: float = Field(0.5, gt=0, le=1, description="NMS IoU threshold: overlapping boxes of one class above it merge")
 
 
 class MotionConfig(Strict):
     """Cheap background subtraction that decides where (and whether) the detector runs."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="off: the detector runs on every sampled frame, full frame")
     width: int = Field(320, ge=64, description="processing width of the low-resolution motion image")
     threshold: int = Field(25, ge=1, le=255, description="foreground threshold of the background model")
     min_area: float = Field(0.0005, ge=0, le=1, description="smallest motion blob, as a fraction of the frame")
@@ -46,25 +54,33 @@ class MotionConfig(Strict):
 
 
 class DetectConfig(Strict):
+    """How often and how the detector looks at a camera."""
+
     fps: float | None = Field(5.0, gt=0, description="frames per media second to run detection on; null = every frame")
     min_score: float = Field(0.1, ge=0, le=1, description="lowest score handed to the tracker")
-    pack_regions: bool = True
+    pack_regions: bool = Field(True, description="detect only moving regions and tracked objects, packed into one input")
     pack_frames: int = Field(
         4, ge=1, description="consecutive frames whose motion regions may share one inference (adds latency)"
     )
 
 
 class ObjectFilter(Strict):
-    min_score: float = Field(0.4, ge=0, le=1)
-    min_area: float = Field(0, ge=0)
-    max_area: float | None = Field(None, gt=0)
+    """What a tracked object of one class must be before it can trigger a rule."""
+
+    min_score: float = Field(0.4, ge=0, le=1, description="detections below this keep a track alive but never move it")
+    min_area: float = Field(0, ge=0, description="smallest box area in source pixels")
+    max_area: float | None = Field(None, gt=0, description="largest box area in source pixels (null: no limit)")
     persistence: int | None = Field(None, ge=1, description="frames an object must be seen before it can trigger")
 
 
 class ObjectsConfig(Strict):
-    track: list[str] = Field(default_factory=lambda: ["person"], min_length=1)
-    persistence: int = Field(3, ge=1)
-    filters: dict[str, ObjectFilter] = Field(default_factory=dict)
+    """Which classes a camera tracks, and the filters they must pass."""
+
+    track: list[str] = Field(
+        default_factory=lambda: ["person"], min_length=1, description="class names of the model to track"
+    )
+    persistence: int = Field(3, ge=1, description="frames an object must be seen before it can trigger (all classes)")
+    filters: dict[str, ObjectFilter] = Field(default_factory=dict, description="per-class filters, by class name")
 
     def filter_for(self, label: str) -> ObjectFilter:
         f = self.filters.get(label, ObjectFilter())
@@ -74,20 +90,20 @@ class ObjectsConfig(Strict):
 class TrackerConfig(Strict):
     """ByteTrack settings; defaults chosen by MOTA/IDF1 on PETS09-S2L1 at 10 and 5 fps (README)."""
 
-    type: Literal["bytetrack"] = "bytetrack"
+    type: Literal["bytetrack"] = Field("bytetrack", description="the tracking algorithm")
     lost_seconds: float = Field(1.5, gt=0, description="how long an unseen track is kept before it is lost")
     activation_score: float = Field(0.7, ge=0, le=1, description="lowest score that starts a new track")
     high_score: float = Field(0.6, ge=0, le=1, description="scores below this only extend existing tracks")
-    match_iou: float = Field(0.1, ge=0, le=1)
+    match_iou: float = Field(0.1, ge=0, le=1, description="lowest box overlap that matches a detection to a track")
     min_frames: int = Field(2, ge=1, description="consecutive sightings before a track gets an id")
 
 
 class ZoneConfig(Strict):
-    polygon: list[Point] = Field(min_length=3)
+    polygon: list[Point] = Field(min_length=3, description="corners [x, y] in source-frame pixels")
 
 
 class LineConfig(Strict):
-    points: tuple[Point, Point]
+    points: tuple[Point, Point] = Field(description="the segment's ends A and B, [x, y] in source-frame pixels")
 
     @field_validator("points")
     @classmethod
@@ -98,33 +114,43 @@ class LineConfig(Strict):
 
 
 class RuleBase(Strict):
-    name: str = Field(min_length=1)
-    classes: list[str] | None = None
+    name: str = Field(min_length=1, description="the rule's name, unique per camera; events carry it")
+    classes: list[str] | None = Field(None, description="classes it applies to (null: every tracked class)")
     priority: int = Field(0, description="higher is more urgent in the operator queue")
 
 
 class IntrusionRule(RuleBase):
-    type: Literal["intrusion"]
-    zone: str
+    """One event per track inside the zone, from entering to leaving or being lost."""
+
+    type: Literal["intrusion"] = Field(description="the rule type")
+    zone: str = Field(description="the zone's name")
 
 
 class LineCrossingRule(RuleBase):
-    type: Literal["line_crossing"]
-    line: str
-    direction: Literal["any", "a_to_b", "b_to_a"] = "any"
+    """One instantaneous event per crossing of the segment (not its extension)."""
+
+    type: Literal["line_crossing"] = Field(description="the rule type")
+    line: str = Field(description="the line's name")
+    direction: Literal["any", "a_to_b", "b_to_a"] = Field(
+        "any", description="a_to_b: the cross product (B - A) x (point - A) going from negative to positive"
+    )
 
 
 class LoiteringRule(RuleBase):
-    type: Literal["loitering"]
-    zone: str
-    min_seconds: float = Field(gt=0)
+    """Starts when a track's continuous stay in the zone reaches min_seconds."""
+
+    type: Literal["loitering"] = Field(description="the rule type")
+    zone: str = Field(description="the zone's name")
+    min_seconds: float = Field(gt=0, description="seconds of continuous stay before the alarm")
 
 
 class CrowdingRule(RuleBase):
-    type: Literal["crowding"]
-    zone: str
-    min_count: int = Field(ge=1)
-    min_seconds: float = Field(0, ge=0)
+    """At least min_count objects in the zone for min_seconds; ends when fewer remain."""
+
+    type: Literal["crowding"] = Field(description="the rule type")
+    zone: str = Field(description="the zone's name")
+    min_count: int = Field(ge=1, description="objects in the zone that make a crowd")
+    min_seconds: float = Field(0, ge=0, description="seconds the crowd must last before the alarm")
 
 
 Rule = Annotated[
@@ -133,15 +159,17 @@ Rule = Annotated[
 
 
 class CameraConfig(Strict):
-    source: str | int
-    loop: bool = False
-    detect: DetectConfig = Field(default_factory=DetectConfig)
-    motion: MotionConfig = Field(default_factory=MotionConfig)
-    objects: ObjectsConfig = Field(default_factory=ObjectsConfig)
-    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
-    zones: dict[str, ZoneConfig] = Field(default_factory=dict)
-    lines: dict[str, LineConfig] = Field(default_factory=dict)
-    rules: list[Rule] = Field(default_factory=list)
+    """One camera: its source, how it is analysed, its geometry and its rules."""
+
+    source: str | int = Field(description="a video file, an rtsp:// or http:// URL, or a webcam index")
+    loop: bool = Field(False, description="play a file source as a live camera: paced at real time, restarted at its end")
+    detect: DetectConfig = Field(default_factory=DetectConfig, description="detection rate and packing")
+    motion: MotionConfig = Field(default_factory=MotionConfig, description="the motion gate")
+    objects: ObjectsConfig = Field(default_factory=ObjectsConfig, description="tracked classes and their filters")
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="the multi-object tracker")
+    zones: dict[str, ZoneConfig] = Field(default_factory=dict, description="named polygons, for zone rules")
+    lines: dict[str, LineConfig] = Field(default_factory=dict, description="named segments, for line rules")
+    rules: list[Rule] = Field(default_factory=list, description="what raises an event (see the rule types)")
 
     @model_validator(mode="after")
     def _references(self) -> CameraConfig:
@@ -166,6 +194,16 @@ class CameraConfig(Strict):
         return self
 
 
+class CameraDefaults(Strict):
+    """Settings merged into every camera of the site, key by key, before it is validated (the camera's own win)."""
+
+    loop: bool | None = Field(None, description="as a camera's `loop`")
+    detect: DetectConfig | None = Field(None, description="as a camera's `detect`, e.g. {fps: 5}")
+    motion: MotionConfig | None = Field(None, description="as a camera's `motion`")
+    objects: ObjectsConfig | None = Field(None, description="as a camera's `objects`")
+    tracker: TrackerConfig | None = Field(None, description="as a camera's `tracker`")
+
+
 class EvidenceConfig(Strict):
     pre_roll: float = Field(5.0, ge=0, description="seconds of video kept before an event starts")
     post_roll: float = Field(5.0, ge=0, description="seconds recorded after an event ends")
@@ -182,12 +220,12 @@ class RetentionConfig(Strict):
 class MqttConfig(Strict):
     """Publish every event change as JSON to `{topic}/{camera}/{kind}` (kind: start, update, end)."""
 
-    host: str
-    port: int = Field(1883, ge=1, le=65535)
-    topic: str = Field("cctv/events", min_length=1)
-    username: str | None = None
-    password: str | None = None
-    qos: Literal[0, 1, 2] = 1
+    host: str = Field(description="the broker's host name or address")
+    port: int = Field(1883, ge=1, le=65535, description="the broker's port")
+    topic: str = Field("cctv/events", min_length=1, description="topic prefix")
+    username: str | None = Field(None, description="broker user (null: anonymous)")
+    password: str | None = Field(None, description="broker password")
+    qos: Literal[0, 1, 2] = Field(1, description="MQTT quality of service; 1 and 2 queue while the broker is away")
 
 
 class ServiceConfig(Strict):
@@ -195,12 +233,12 @@ class ServiceConfig(Strict):
 
     data: str = Field("data", description="data dir: the SQLite event store (unless `database` is set) and evidence")
     database: str | None = Field(None, description="a database URL such as postgresql+psycopg://user@host/db")
-    host: str = "127.0.0.1"
-    port: int = Field(8080, ge=1, le=65535)
+    host: str = Field("127.0.0.1", description="address the API listens on")
+    port: int = Field(8080, ge=1, le=65535, description="port the API listens on")
     timezone: str = Field("Asia/Seoul", description="the site's time zone, for the operator console")
-    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
-    retention: RetentionConfig = Field(default_factory=RetentionConfig)
-    mqtt: MqttConfig | None = None
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig, description="clip pre- and post-roll")
+    retention: RetentionConfig = Field(default_factory=RetentionConfig, description="when evidence is deleted")
+    mqtt: MqttConfig | None = Field(None, description="an MQTT broker to publish events to (null: none)")
     reconnect_max_seconds: float = Field(60, gt=0, description="the longest wait between reconnect attempts")
 
     @field_validator("timezone")
@@ -214,9 +252,30 @@ class ServiceConfig(Strict):
 
 
 class SiteConfig(Strict):
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    service: ServiceConfig = Field(default_factory=ServiceConfig)
-    cameras: dict[str, CameraConfig] = Field(min_length=1)
+    """A whole site: the shared model, the live service, defaults for every camera, and the cameras."""
+
+    model: ModelConfig = Field(default_factory=ModelConfig, description="the object detector")
+    service: ServiceConfig = Field(default_factory=ServiceConfig, description="`cctv serve`: store, API, evidence")
+    defaults: CameraDefaults = Field(default_factory=CameraDefaults, description="merged into every camera")
+    cameras: dict[str, CameraConfig] = Field(min_length=1, description="the cameras, by name")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_defaults(cls, data: Any) -> Any:
+        """Every camera gets the site's `defaults` underneath its own settings."""
+        if not isinstance(data, dict):
+            return data
+        defaults, cameras = data.get("defaults"), data.get("cameras")
+        if not isinstance(defaults, dict) or not isinstance(cameras, dict):
+            return data
+        try:
+            CameraDefaults.model_validate(defaults)
+        except ValidationError:
+            return data  # reported under `defaults`, not again under every camera
+        merged = {
+            name: deep_update(defaults, cam) if isinstance(cam, dict) else cam for name, cam in cameras.items()
+        }
+        return {**data, "cameras": merged}
 
     def camera(self, name: str | None) -> tuple[str, CameraConfig]:
         """The named camera, or the only one when no name is given."""
@@ -227,6 +286,65 @@ class SiteConfig(Strict):
         if name not in self.cameras:
             raise CctvError(f"unknown camera {name!r}: the config has {sorted(self.cameras)}")
         return name, self.cameras[name]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDoc:
+    """One documented config key, for `cctv config-schema`."""
+
+    path: str  # e.g. cameras.NAME.detect.fps
+    type: str
+    default: str
+    description: str
+
+
+def _type_name(annotation: Any) -> str:
+    text = str(annotation).replace("typing.", "").replace("pipeline.types.", "").replace("pipeline.config.", "")
+    return text.replace("<class '", "").replace("'>", "").replace("NoneType", "null")
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The config models an annotation holds: itself, list items, dict values, union members."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
+
+
+def _nested_path(path: str, annotation: Any) -> str:
+    origin = get_origin(annotation)
+    if origin is dict:
+        return f"{path}.NAME"
+    if origin is list:
+        return f"{path}[]"
+    return path
+
+
+def field_docs(model: type[BaseModel] = None, prefix: str = "") -> list[FieldDoc]:  # type: ignore[assignment]
+    """Every key of the site config (or of `model`), depth first, with its type, default and description."""
+    model = model or SiteConfig
+    docs = []
+    for name, info in model.model_fields.items():
+        path = f"{prefix}.{name}" if prefix else name
+        default = "required" if info.is_required() else repr(info.get_default(call_default_factory=True))
+        nested = _models_in(info.annotation)
+        kind = " | ".join(m.__name__ for m in nested) if nested else _type_name(info.annotation)
+        if len(default) > 40:
+            default = "see below" if nested else default[:37] + "..."
+        docs.append(FieldDoc(path, kind, default, info.description or ""))
+        if model is CameraDefaults:  # its parts are the camera's, documented under cameras.NAME
+            continue
+        for sub in nested:
+            label = f"{_nested_path(path, _inner(info.annotation))}"
+            if sub.__name__.endswith("Rule") and "type" in sub.model_fields:
+                label += f"({sub.model_fields['type'].annotation.__args__[0]})"
+            docs += field_docs(sub, label)
+    return docs
+
+
+def _inner(annotation: Any) -> Any:
+    """A container annotation under Optional: dict[...] | None -> dict[...]."""
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    return args[0] if get_origin(annotation) in (Union, UnionType) and len(args) == 1 else annotation
 
 
 def deep_update(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:

@@ -73,3 +73,34 @@ def test_invalid_yaml_and_missing_file(tmp_path: Path) -> None:
 def test_rule_class_must_be_tracked(tmp_path: Path) -> None:
     err = _load(tmp_path, BASE + "      - {name: r, type: intrusion, zone: z, classes: [car]}\n")
     assert "class 'car' is not in objects.track" in str(err)
+
+
+def test_site_defaults_merge_under_each_camera(tmp_path: Path) -> None:
+    path = tmp_path / "site.yaml"
+    path.write_text(
+        "defaults: {loop: true, detect: {fps: 3, pack_frames: 2}, objects: {track: [person, car]}}\n"
+        "cameras:\n"
+        "  a: {source: a.mp4, detect: {fps: 7}}\n"
+        "  b: {source: b.mp4, loop: false, objects: {track: [car]}}\n"
+    )
+    site = load_config(path)
+    a, b = site.cameras["a"], site.cameras["b"]
+    assert (a.loop, a.detect.fps, a.detect.pack_frames, a.objects.track) == (True, 7, 2, ["person", "car"])
+    assert (b.loop, b.detect.fps, b.objects.track) == (False, 3, ["car"])
+
+
+def test_a_bad_default_is_reported_once_under_defaults(tmp_path: Path) -> None:
+    err = _load(tmp_path, "defaults: {detect: {fps: -1}}\n" + BASE + "      []\n")
+    assert "defaults.detect.fps" in str(err) and "greater than 0" in str(err) and "more)" not in str(err)
+    err = _load(tmp_path, "defaults: {zones: {}}\n" + BASE + "      []\n")
+    assert "defaults.zones: unknown key" in str(err)
+
+
+def test_every_config_key_is_described() -> None:
+    from pipeline.config import field_docs
+
+    docs = field_docs()
+    assert len(docs) > 80
+    assert [d.path for d in docs if not d.description] == []
+    paths = {d.path for d in docs}
+    assert {"cameras.NAME.detect.fps", "cameras.NAME.rules[](loitering).min_seconds", "defaults.detect"} <= paths
