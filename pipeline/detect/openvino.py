@@ -23,6 +23,10 @@ class OpenVinoDetector(YoloDetector):
 
     `hint` LATENCY (one stream using every core) is the default because frames arrive one at a
     time; THROUGHPUT only pays when several requests are kept in flight.
+
+    Inference runs in f32: on CPUs with AMX or AVX-512 BF16, OpenVINO otherwise computes in bf16,
+    which moved scores by up to 0.15 and, measured on PETS09, cost event F1 0.925 -> 0.879 and
+    track IDF1 81.8 -> 67.8 for about 5 % less CPU time. Elsewhere f32 is the default anyway.
     """
 
     def __init__(
@@ -49,7 +53,8 @@ class OpenVinoDetector(YoloDetector):
         # Check the class names before the (seconds-long) compilation.
         super().__init__(names, (width, height), options or DetectOptions())
         try:
-            self.compiled = core.compile_model(model, device, {"PERFORMANCE_HINT": hint})
+            config = {"PERFORMANCE_HINT": hint, "INFERENCE_PRECISION_HINT": "f32"}
+            self.compiled = core.compile_model(model, device, config)
         except RuntimeError as exc:
             raise load_failure(xml, f"OpenVINO ({device})", exc) from None
         self.request = self.compiled.create_infer_request()
