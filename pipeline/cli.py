@@ -111,17 +111,29 @@ def report(
 
 @app.command()
 def bench(
-    clips: Annotated[Optional[list[str]], typer.Argument(help="clips to run (default: all)")] = None,
+    clips: Annotated[Optional[list[str]], typer.Argument(help="clips to run (default: all; --peer: pets09, oxford)")] = None,
     out: Annotated[Path, typer.Option(help="output directory")] = Path("out/bench"),
+    peer: Annotated[bool, typer.Option("--peer", help="against the Ultralytics track() loop instead (needs the extra)")] = False,
+    repeats: Annotated[int, typer.Option(help="--peer: alternating runs per side (medians)")] = 3,
 ) -> None:
-    """Speed, memory and events of the default pipeline against a naive full-frame baseline."""
+    """Speed, memory and events of the default pipeline against a naive full-frame baseline (or --peer)."""
+    from pipeline.bench.machine import cpu_description
     from pipeline.bench.offline import CLIPS, format_table, plot, run_bench
+    from pipeline.bench.peer import PEER_CLIPS, format_peer_table, run_peer_bench
 
-    unknown = sorted(set(clips or []) - CLIPS.keys())
+    known = PEER_CLIPS if peer else CLIPS
+    unknown = sorted(set(clips or []) - known.keys())
     if unknown:
-        raise CctvError(f"unknown clip {unknown[0]!r}: choose from {sorted(CLIPS)}")
+        raise CctvError(f"unknown clip {unknown[0]!r}: choose from {sorted(known)}")
+    if peer:
+        if repeats < 1:
+            raise CctvError(f"--repeats must be at least 1, not {repeats}")
+        typer.echo(format_peer_table(run_peer_bench(clips or list(PEER_CLIPS), out, repeats)))
+        typer.echo(f"-> {out}/bench-peer.json")
+        return
     rows = run_bench(clips or list(CLIPS), out)
     plot(rows, out / "bench.png")
+    typer.echo(f"CPU: {cpu_description()}")
     typer.echo(format_table(rows))
     typer.echo(f"-> {out}/bench.json, {out}/bench.png")
 

@@ -39,6 +39,11 @@ class ModelConfig(Strict):
         "openvino", description="runtime that executes it (ultralytics needs the optional extra)"
     )
     device: str = Field("CPU", description="the runtime's device name, e.g. CPU or GPU")
+    flexible: bool = Field(
+        True,
+        description="openvino: run a fixed 640x640 export at the input size each frame needs (its own aspect, "
+        "or a smaller canvas for packed regions); false: always 640x640",
+    )
     iou: float = Field(0.5, gt=0, le=1, description="NMS IoU threshold: overlapping boxes of one class above it merge")
 
 

@@ -37,6 +37,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    """User and system CPU time of this process so far, all threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _batches(frames: Iterable[Frame], size: int, clock: StageClock) -> Iterator[list[Frame]]:
     """Consecutive frames in groups of `size` (the last may be shorter), timing the decoding."""
     frames = iter(frames)
@@ -79,7 +85,7 @@ def replay(
     if cache_dir is not None and not Path(str(source)).is_file():
         raise CctvError(f"--cache needs a video file, not {source!r}: detections are keyed by the file's checksum")
     out = Path(out_dir)
-    wall0 = time.perf_counter()
+    wall0, cpu0 = time.perf_counter(), cpu_seconds()
     model = site.model
     detector = camera_detector(model, cam)
     clock = StageClock()
@@ -120,7 +126,7 @@ def replay(
         finally:
             bar.close()
         stats = src.stats
-    wall = time.perf_counter() - wall0
+    wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
     events = collector.sorted()
     media = (run.last[0] if run.last else 0.0) + 1.0 / src.fps
     processed = clock.counts["processed"]
@@ -133,6 +139,7 @@ def replay(
         "inferences": detector.inferences,
         "media_seconds": round(media, 3),
         "wall_seconds": round(wall, 3),
+        "cpu_seconds": round(cpu, 3),
         "fps": round(processed / wall, 2) if wall else None,
         "realtime_factor": round(media / wall, 2) if wall else None,
         "stage_seconds": {k: round(v, 3) for k, v in clock.seconds.items()},

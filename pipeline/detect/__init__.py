@@ -59,7 +59,8 @@ def load_model(model_cfg: ModelConfig, options: DetectOptions) -> Detector:
     if model_cfg.backend == "openvino":
         from pipeline.detect.openvino import OpenVinoDetector
 
-        return OpenVinoDetector(model_file(path, ".xml", "openvino"), options, device=model_cfg.device)
+        xml = model_file(path, ".xml", "openvino")
+        return OpenVinoDetector(xml, options, device=model_cfg.device, flexible=model_cfg.flexible)
     if model_cfg.backend == "onnx":
         from pipeline.detect.onnx import OnnxDetector
 

@@ -148,11 +148,15 @@ class Detector(ABC):
     """
 
     names: dict[int, str]
-    input_size: Size  # model input width, height
+    input_size: Size  # model input width, height (the largest, when `fit_canvas`)
 
-    def __init__(self, names: Mapping[int, str], input_size: Size, options: DetectOptions) -> None:
+    def __init__(
+        self, names: Mapping[int, str], input_size: Size, options: DetectOptions, fit_canvas: bool = False
+    ) -> None:
+        """fit_canvas: the model takes any input up to input_size in multiples of 32 (see `packing`)."""
         self.names = dict(names)
         self.input_size = input_size
+        self.fit_canvas = fit_canvas
         self.iou = options.iou
         self.thresholds = ClassThresholds.build(self.names, options.classes, options.thresholds, options.default_threshold)
         self.inferences = 0
@@ -160,7 +164,7 @@ class Detector(ABC):
     def with_options(self, options: DetectOptions) -> Self:
         """This loaded model with other classes and thresholds, and its own inference count (one per camera)."""
         view = copy.copy(self)
-        Detector.__init__(view, self.names, self.input_size, options)
+        Detector.__init__(view, self.names, self.input_size, options, self.fit_canvas)
         return view
 
     def detect(self, image_bgr: np.ndarray, regions: Sequence[Box] | None = None) -> sv.Detections:
@@ -179,19 +183,22 @@ class Detector(ABC):
         for i, (image, regions) in enumerate(items):
             frame = (image.shape[1], image.shape[0])
             if not regions:
-                results[i] = self._run(letterbox(frame, self.input_size), [image])[0]
+                results[i] = self._run(letterbox(frame, self.input_size, self.fit_canvas), [image])[0]
                 continue
-            trial = pack_frames([items[j][1] or [] for j in [*group, i]], frame, self.input_size)
+            trial = self._pack([items[j][1] or [] for j in [*group, i]], frame)
             if trial is None and group:
                 self._flush(layout, group, items, results)
-                group, trial = [], pack_frames([regions], frame, self.input_size)
+                group, trial = [], self._pack([regions], frame)
             if trial is None:
-                results[i] = self._run(letterbox(frame, self.input_size), [image])[0]
+                results[i] = self._run(letterbox(frame, self.input_size, self.fit_canvas), [image])[0]
             else:
                 group, layout = [*group, i], trial
         if group:
             self._flush(layout, group, items, results)
         return [r if r is not None else sv.Detections.empty() for r in results]
+
+    def _pack(self, regions: Sequence[Sequence[Box]], frame: Size) -> Layout | None:
+        return pack_frames(regions, frame, self.input_size, fit=self.fit_canvas)
 
     def _flush(
         self,

@@ -1,13 +1,16 @@
-"""Where source pixels go on the model's fixed input canvas: letterbox or packed motion regions.
+"""Where source pixels go on the model's input canvas: letterbox or packed motion regions.
 
 Regions of several consecutive frames of one camera may share a canvas (`pack_frames`): when
 motion is sparse, one inference then serves several frames.
 
-A fixed 640x640 model costs the same whatever it is fed, so a frame whose motion covers a few
-small regions should not pay for a full frame at a low scale: the regions (with context around
-them) are packed side by side into one canvas at a common scale that is never below the full
-frame's letterbox scale. When they do not fit at that scale the frame is letterboxed instead, so
-packing is never worse than the full frame and there is always exactly one inference per frame.
+The regions (with context around them) are packed side by side into one canvas at a common scale
+that is never below the full frame's letterbox scale; when they do not fit, the frame is
+letterboxed instead, so packing is never worse than the full frame and there is always exactly one
+inference per frame. A fixed-size model (640x640) costs the same whatever it is fed, so its regions
+are packed at the largest scale up to 1 that fits. A model that takes any size (`fit`, multiples of
+32) is fed only what it needs: a full frame letterboxed at its own aspect (1080p: 640x384), and
+regions in the smallest of a few canvas shapes that holds them at the full-frame scale (then at the
+largest scale that canvas allows), so only a handful of shapes are ever compiled.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import supervision as sv
 from pipeline.types import Box
 
 PAD_VALUE = 114  # Ultralytics' letterbox grey: what the model saw around images in training
+STRIDE = 32  # a flexible model's input sides are multiples of its coarsest stride
+PACK_CANVASES = ((320, 320), (416, 416), (480, 480), (640, 384), (640, 480))  # besides the frame's letterbox
 Rect = tuple[int, int, int, int]  # x1, y1, x2, y2 in whole pixels
 Size = tuple[int, int]  # width, height
 
@@ -91,13 +96,19 @@ class Layout:
         return detections
 
 
-def letterbox(frame: Size, size: Size) -> Layout:
-    """The whole frame, scaled to fit and centred as Ultralytics does."""
+def _stride_ceil(value: int) -> int:
+    return STRIDE * math.ceil(value / STRIDE)
+
+
+def letterbox(frame: Size, size: Size, fit: bool = False) -> Layout:
+    """The whole frame, scaled to fit `size` and centred as Ultralytics does; with `fit`, on a canvas
+    only as large as the scaled frame needs (rounded up to the stride) rather than all of `size`."""
     width, height = frame
     scale = min(size[0] / width, size[1] / height)
     new_w, new_h = round(width * scale), round(height * scale)
-    left, top = (size[0] - new_w) // 2, (size[1] - new_h) // 2
-    return Layout(frame, size, (Tile((0, 0, width, height), (left, top, left + new_w, top + new_h)),), "full")
+    canvas = (_stride_ceil(new_w), _stride_ceil(new_h)) if fit else size
+    left, top = (canvas[0] - new_w) // 2, (canvas[1] - new_h) // 2
+    return Layout(frame, canvas, (Tile((0, 0, width, height), (left, top, left + new_w, top + new_h)),), "full")
 
 
 def pack_frames(
@@ -107,12 +118,14 @@ def pack_frames(
     margin: float = 0.2,
     min_size: int = 64,
     gap: int = 4,
+    fit: bool = False,
 ) -> Layout | None:
     """Frame i's `regions[i]` grown by `margin` (of their size, per side) to >= `min_size` px, merged, packed.
 
     The frames are of one camera (same size). The common scale is the largest up to 1 at which
     every tile fits; None when that is below the letterbox scale (or a frame's regions cover it
-    whole), meaning: letterbox instead.
+    whole), meaning: letterbox instead. With `fit` the canvas is the smallest of `PACK_CANVASES`
+    (within `size`, and smaller than the frame's own letterbox canvas) that holds them.
     """
     width, height = frame
     full = min(size[0] / width, size[1] / height)
@@ -126,10 +139,18 @@ def pack_frames(
             return None
         rects += merged
         owners += [image] * len(merged)
-    placed = _best_fit(rects, size, gap, low=full) if rects else None
-    if placed is None:
+    if not rects:
         return None
-    return Layout(frame, size, tuple(Tile(r, d, i) for r, d, i in zip(rects, placed, owners)), "packed")
+    canvases = [size]
+    if fit:
+        whole = letterbox(frame, size, fit=True).size
+        within = [c for c in PACK_CANVASES if c[0] <= size[0] and c[1] <= size[1]]
+        canvases = sorted((c for c in within if c[0] * c[1] < whole[0] * whole[1]), key=lambda c: c[0] * c[1])
+    for canvas in canvases:
+        placed = _best_fit(rects, canvas, gap, low=full)
+        if placed is not None:
+            return Layout(frame, canvas, tuple(Tile(r, d, i) for r, d, i in zip(rects, placed, owners)), "packed")
+    return None
 
 
 def _expand(box: Box, frame: Size, margin: float, min_size: int) -> Rect:
