@@ -15,7 +15,9 @@ import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -75,7 +77,10 @@ class ObjectFilter(Strict):
     min_score: float = Field(0.4, ge=0, le=1, description="detections below this keep a track alive but never move it")
     min_area: float = Field(0, ge=0, description="smallest box area in source pixels")
     max_area: float | None = Field(None, gt=0, description="largest box area in source pixels (null: no limit)")
-    persistence: int | None = Field(None, ge=1, description="frames an object must be seen before it can trigger")
+    persistence: int | None = Field(None, ge=1, description="sightings an object needs before it can trigger")
+    persistence_seconds: float | None = Field(
+        None, ge=0, description="or two sightings at least this many seconds apart (null: the camera's)"
+    )
 
 
 class ObjectsConfig(Strict):
@@ -84,23 +89,76 @@ class ObjectsConfig(Strict):
     track: list[str] = Field(
         default_factory=lambda: ["person"], min_length=1, description="class names of the model to track"
     )
-    persistence: int = Field(3, ge=1, description="frames an object must be seen before it can trigger (all classes)")
+    persistence: int = Field(3, ge=1, description="sightings (at min_score) an object needs before it can trigger")
+    persistence_seconds: float | None = Field(
+        0.3,
+        ge=0,
+        description="or two such sightings this many seconds apart: 3 frames at 10 fps, not 2 s at 1.5 fps (null: off)",
+    )
     filters: dict[str, ObjectFilter] = Field(default_factory=dict, description="per-class filters, by class name")
 
     def filter_for(self, label: str) -> ObjectFilter:
+        """The class's filter, with the camera's persistence where the class sets none."""
         f = self.filters.get(label, ObjectFilter())
-        return f if f.persistence is not None else f.model_copy(update={"persistence": self.persistence})
+        inherit = {k: getattr(self, k) for k in ("persistence", "persistence_seconds") if getattr(f, k) is None}
+        return f.model_copy(update=inherit)
 
 
-class TrackerConfig(Strict):
-    """ByteTrack settings; defaults chosen by MOTA/IDF1 on PETS09-S2L1 at 10 and 5 fps (README)."""
+class _TrackerBase(Strict):
+    lost_seconds: float = Field(
+        1.5, gt=0, description="how long an unseen track is kept before it is lost (media seconds)"
+    )
+    min_frames: int = Field(
+        2, ge=1, description="consecutive analysed frames a track must be seen in before it gets an id"
+    )
 
-    type: Literal["bytetrack"] = Field("bytetrack", description="the tracking algorithm")
-    lost_seconds: float = Field(1.5, gt=0, description="how long an unseen track is kept before it is lost")
+
+
+class ByteTrackConfig(_TrackerBase):
+    """Roboflow `trackers` ByteTrack; chosen by MOTA/IDF1 on PETS09-S2L1 at 10 and 5 fps (README).
+
+    Its association is IoU only, so it loses people between analysed frames below about 3 fps.
+    """
+
+    type: Literal["bytetrack"] = Field(description="the tracking algorithm")
     activation_score: float = Field(0.7, ge=0, le=1, description="lowest score that starts a new track")
     high_score: float = Field(0.6, ge=0, le=1, description="scores below this only extend existing tracks")
     match_iou: float = Field(0.1, ge=0, le=1, description="lowest box overlap that matches a detection to a track")
-    min_frames: int = Field(2, ge=1, description="consecutive sightings before a track gets an id")
+
+
+class TimeTrackerConfig(_TrackerBase):
+    """`pipeline.timetrack`: motion in media seconds, gates that widen with the gap between analysed frames.
+
+    The default: it keeps identities at the irregular 1.5-2 fps a loaded live service analyses
+    (README, PETS09-S2L1: IDF1 89 at 10 fps, 87 at 2 fps, where ByteTrack has 82 and 42).
+    """
+
+    type: Literal["time"] = Field("time", description="the tracking algorithm")
+    activation_score: float = Field(0.65, ge=0, le=1, description="lowest score that starts a new track")
+    high_score: float = Field(0.5, ge=0, le=1, description="scores below this only extend confirmed tracks")
+    max_speed: float = Field(1.0, gt=0, description="box heights per second an unseen track may have moved")
+    reid_model: str | None = Field(
+        None, description="OSNet re-identification ONNX model (models/osnet_x0_25_msmt17/...onnx); null: motion only"
+    )
+    reid_weight: float = Field(
+        2.0, ge=0, description="weight of appearance distance where motion is ambiguous (0: off)"
+    )
+    reid_refresh_seconds: float = Field(
+        0.5, ge=0, description="how often a track's appearance is refreshed (0: every sighting)"
+    )
+
+
+def _tracker_type(value: object) -> str:
+    """The tracker a config section asks for; `time` when it names none."""
+    if isinstance(value, dict):
+        return str(value.get("type", "time"))
+    return str(getattr(value, "type", "time"))
+
+
+TrackerConfig = Annotated[
+    Union[Annotated[ByteTrackConfig, Tag("bytetrack")], Annotated[TimeTrackerConfig, Tag("time")]],
+    Discriminator(_tracker_type),
+]
 
 
 class ZoneConfig(Strict):
@@ -122,13 +180,28 @@ class RuleBase(Strict):
     name: str = Field(min_length=1, description="the rule's name, unique per camera; events carry it")
     classes: list[str] | None = Field(None, description="classes it applies to (null: every tracked class)")
     priority: int = Field(0, description="higher is more urgent in the operator queue")
+    cooldown_seconds: float = Field(
+        0, ge=0, description="no new alarm of this rule (for the same track) until this long after the last one ended"
+    )
 
 
-class IntrusionRule(RuleBase):
-    """One event per track inside the zone, from entering to leaving or being lost."""
+class _ZoneDwell(RuleBase):
+    zone: str = Field(description="the zone's name")
+    inertia: float = Field(
+        1.0, ge=0, description="seconds a track may be outside the zone (or unseen) and come back as the same event"
+    )
+    handoff_seconds: float = Field(
+        1.5,
+        ge=0,
+        description="a track first seen this soon after a visit's track vanished, where it vanished, continues it",
+    )
+
+
+class IntrusionRule(_ZoneDwell):
+    """One event per track inside the zone, from entering to leaving (for longer than `inertia`) or being lost."""
 
     type: Literal["intrusion"] = Field(description="the rule type")
-    zone: str = Field(description="the zone's name")
+    min_seconds: float = Field(0, ge=0, description="seconds inside before the alarm starts")
 
 
 class LineCrossingRule(RuleBase):
@@ -139,23 +212,30 @@ class LineCrossingRule(RuleBase):
     direction: Literal["any", "a_to_b", "b_to_a"] = Field(
         "any", description="a_to_b: the cross product (B - A) x (point - A) going from negative to positive"
     )
+    band: float = Field(
+        0.1,
+        ge=0,
+        description="box heights: after a crossing the point must get this far from the line before it can cross again",
+    )
 
 
-class LoiteringRule(RuleBase):
+class LoiteringRule(_ZoneDwell):
     """Starts when a track's continuous stay in the zone reaches min_seconds."""
 
     type: Literal["loitering"] = Field(description="the rule type")
-    zone: str = Field(description="the zone's name")
     min_seconds: float = Field(gt=0, description="seconds of continuous stay before the alarm")
 
 
 class CrowdingRule(RuleBase):
-    """At least min_count objects in the zone for min_seconds; ends when fewer remain."""
+    """At least min_count objects in the zone for min_seconds; ends when fewer remain for end_seconds."""
 
     type: Literal["crowding"] = Field(description="the rule type")
     zone: str = Field(description="the zone's name")
     min_count: int = Field(ge=1, description="objects in the zone that make a crowd")
     min_seconds: float = Field(0, ge=0, description="seconds the crowd must last before the alarm")
+    end_seconds: float = Field(
+        1.0, ge=0, description="seconds the count may stay below min_count without ending the alarm"
+    )
 
 
 Rule = Annotated[
@@ -171,7 +251,7 @@ class CameraConfig(Strict):
     detect: DetectConfig = Field(default_factory=DetectConfig, description="detection rate and packing")
     motion: MotionConfig = Field(default_factory=MotionConfig, description="the motion gate")
     objects: ObjectsConfig = Field(default_factory=ObjectsConfig, description="tracked classes and their filters")
-    tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="the multi-object tracker")
+    tracker: TrackerConfig = Field(default_factory=TimeTrackerConfig, description="the multi-object tracker")
     zones: dict[str, ZoneConfig] = Field(default_factory=dict, description="named polygons, for zone rules")
     lines: dict[str, LineConfig] = Field(default_factory=dict, description="named segments, for line rules")
     rules: list[Rule] = Field(default_factory=list, description="what raises an event (see the rule types)")
@@ -383,13 +463,18 @@ def _resolved(site: SiteConfig, config_path: Path) -> SiteConfig:
     return site.model_copy(update={"model": model, "cameras": cameras})
 
 
+UNION_TAGS = ("intrusion", "line_crossing", "loitering", "crowding", "bytetrack", "time")  # pydantic's union branches
+
+
 def _location(loc: tuple[int | str, ...]) -> str:
     """`cameras.pets.rules[0]` from pydantic's location tuple, dropping union tags."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("intrusion", "line_crossing", "loitering", "crowding") and out.endswith("]"):
+        elif part in UNION_TAGS and (out.endswith("]") or out.endswith("tracker")):
+            continue
+        elif part in ("bytetrack", "time") and out.endswith(".tracker"):
             continue
         else:
             out += f".{part}" if out else str(part)
