@@ -58,16 +58,47 @@ CROWD = {"name": "crowd", "type": "crowding", "zone": "z", "min_count": 3, "min_
 
 
 def test_intrusion_enter_leave_and_reenter() -> None:
+    """Without inertia every re-entry is a new event (the default inertia merges this one: below)."""
     frames = walk(1, [(150, 50), (50, 50), (60, 50), (150, 50), (50, 50), (150, 50)])
-    events = finished(run(camera(INTRUSION), frames))
+    events = finished(run(camera(INTRUSION | {"inertia": 0}), frames))
     assert [(e["start"], e["end"], e["start_frame"], e["end_frame"]) for e in events] == [
         (0.1, 0.2, 1, 2),
         (0.4, 0.4, 4, 4),
     ]
     first = events[0]
     assert first["id"] == "cam-000001" and events[1]["id"] == "cam-000002"
-    assert (first["rule"], first["type"], first["zone"], first["track_id"], first["priority"]) == ("in", "intrusion", "z", 1, 2)
+    assert (first["rule"], first["type"], first["zone"], first["track_id"], first["priority"]) == (
+        "in",
+        "intrusion",
+        "z",
+        1,
+        2,
+    )
     assert first["entered_at"] is None and first["line"] is None and first["count"] is None
+
+
+def test_reentry_within_inertia_continues_the_event() -> None:
+    frames = walk(1, [(150, 50), (50, 50), (60, 50), (150, 50), (50, 50), (150, 50)])
+    (event,) = finished(run(camera(INTRUSION), frames))  # out for 0.1 s < inertia 1 s
+    assert (event["start"], event["end"]) == (0.1, 0.4)
+    late = walk(1, [(150, 50), (50, 50)]) + walk(1, [(150, 50)] * 12, first=2) + walk(1, [(50, 50)], first=14)
+    assert [(e["start"], e["end"]) for e in finished(run(camera(INTRUSION), late))] == [(0.1, 0.1), (1.4, 1.4)]
+
+
+def test_edge_walking_along_a_zone_boundary_is_one_event() -> None:
+    """A person walking down the zone's right edge (x = 100), the point jittering 3 px either side."""
+    points = [(100 + (3 if k % 3 == 0 else -3), 10 + 2 * k) for k in range(40)]
+    (event,) = finished(run(camera(INTRUSION), walk(1, points)))
+    assert (event["start"], event["end"]) == (0.1, 3.8)  # first and last sightings inside
+    assert len(finished(run(camera(INTRUSION | {"inertia": 0}), walk(1, points)))) == 13
+
+
+def test_edge_walking_at_irregular_low_rates_is_one_event() -> None:
+    times = [0.0, 0.7, 1.1, 2.3, 2.8, 3.9, 4.4, 5.6]  # 0.4 to 1.2 s between analysed frames
+    xs = [97, 104, 98, 103, 96, 105, 99, 104]
+    frames = [(t, [at(1, x, 50, t)]) for t, x in zip(times, xs)]
+    (event,) = finished(run(camera(INTRUSION | {"inertia": 1.5}), frames))
+    assert (event["start"], event["end"]) == (0.0, 4.4)
 
 
 def test_intrusion_keeps_the_best_score_and_its_box() -> None:
@@ -123,6 +154,18 @@ def test_point_on_the_line_counts_once() -> None:
     assert finished(run(camera(rule), touch_and_back)) == []
 
 
+def test_jitter_across_a_line_is_one_crossing() -> None:
+    """Walking from x = 30 to x = -30, then standing on the line x = 0 with the point jittering 4 px."""
+    rule = {"name": "x", "type": "line_crossing", "line": "l", "band": 0.25}  # 5 px for 20 px boxes
+    jitter = [(4 if k % 2 else -4, 50) for k in range(20)]
+    points = [(30, 50), (15, 50)] + jitter + [(-15, 50), (-30, 50)]
+    events = finished(run(camera(rule), walk(1, points)))
+    assert [(e["direction"], e["start"]) for e in events] == [("a_to_b", 0.2)]  # when it first crossed
+    assert len(finished(run(camera(rule | {"band": 0}), walk(1, points)))) == 21
+    back = [(30, 50), (15, 50)] + jitter + [(15, 50), (30, 50)]  # and back where it came from
+    assert [e["direction"] for e in finished(run(camera(rule), walk(1, back)))] == ["a_to_b", "b_to_a"]
+
+
 def test_segments_intersect_touching_and_collinear() -> None:
     assert segments_intersect((0, 0), (10, 0), (10, 0), (10, 10))
     assert segments_intersect((0, 0), (10, 0), (5, 0), (20, 0))
@@ -143,11 +186,53 @@ def test_loitering_threshold(enter_frame: int, frames_inside: int, fires: bool) 
     assert event["start_frame"] == enter_frame + 80 and event["type"] == "loitering"
 
 
+def test_identity_switch_inside_a_loitering_zone_still_loiters_once() -> None:
+    """Track 1 stands in the zone for 5 s and is lost; the tracker finds the same person 0.5 s later as track 2."""
+    first = [(k / FPS, [at(1, 50, 50, k / FPS)]) for k in range(50)]
+    second = [(k / FPS, [Track(2, "person", (47, 31, 57, 51), 0.9, 5.5, k / FPS, k)]) for k in range(55, 101)]
+    changes = run(camera(LOITER), first + second)
+    (event,) = finished(changes)
+    assert (event["start"], event["entered_at"], event["end"], event["track_id"]) == (8.0, 0.0, 10.0, 2)
+    assert [c.kind for c in changes] == ["start", "end"]
+    assert finished(run(camera(LOITER | {"handoff_seconds": 0}), first + second)) == []
+
+
+def test_two_people_seen_together_do_not_hand_off() -> None:
+    """Track 2 was seen while track 1 still was: a second person, not an identity switch."""
+    first = [(k / FPS, [at(1, 50, 50, k / FPS)]) for k in range(49)]
+    both = [(4.9, [at(1, 50, 50, 4.9), Track(2, "person", (47, 31, 57, 51), 0.9, 4.9, 4.9, 49)])]
+    second = [(k / FPS, [Track(2, "person", (47, 31, 57, 51), 0.9, 4.9, k / FPS, k)]) for k in range(50, 101)]
+    assert finished(run(camera(LOITER), first + both + second)) == []  # neither stayed 8 s
+
+
+def test_crowd_count_flickering_around_min_count_is_one_event() -> None:
+    """Three people in the zone for 9 s; the tracker misses the third at 3.0-3.2 s and at 6.0-6.2 s."""
+    frames = []
+    for k in range(90):
+        t = k / FPS
+        count = 2 if k in (30, 31, 32, 60, 61, 62) else 3
+        frames.append((t, [at(i, 10 * i, 50, t) for i in range(1, count + 1)]))
+    (event,) = finished(run(camera(CROWD), frames))
+    assert (event["start"], event["end"], event["count"]) == (2.0, 8.9, 3)
+    flickering = finished(run(camera(CROWD | {"end_seconds": 0}), frames))
+    assert [(e["start"], e["end"]) for e in flickering] == [(2.0, 2.9), (5.3, 5.9), (8.3, 8.9)]
+
+
+def test_cooldown_mutes_a_second_alarm() -> None:
+    frames = walk(1, [(50, 50), (150, 50), (150, 50), (150, 50), (50, 50), (150, 50)])
+    rule = INTRUSION | {"inertia": 0, "cooldown_seconds": 1.0}
+    assert [e["start"] for e in finished(run(camera(rule), frames))] == [0.0]
+    assert [e["start"] for e in finished(run(camera(rule | {"cooldown_seconds": 0.2}), frames))] == [0.0, 0.4]
+
+
 def test_crowd_appears_grows_and_disperses() -> None:
     present = {1: range(0, 50), 2: range(0, 60), 3: range(0, 80), 4: range(40, 80)}  # frames inside
     frames = [
-        (k / FPS, [at(i, 10 * i, 50, k / FPS, score=0.5 + 0.01 * i) for i, ks in present.items() if k in ks]
-         + [at(5, 150, 50, k / FPS)])  # 5 stands outside the zone
+        (
+            k / FPS,
+            [at(i, 10 * i, 50, k / FPS, score=0.5 + 0.01 * i) for i, ks in present.items() if k in ks]
+            + [at(5, 150, 50, k / FPS)],
+        )  # 5 stands outside the zone
         for k in range(80)
     ]
     changes = run(camera(CROWD), frames)
@@ -160,7 +245,7 @@ def test_crowd_appears_grows_and_disperses() -> None:
 
 
 def test_crowd_shorter_than_min_seconds_is_ignored() -> None:
-    frames = [(k / FPS, [at(i, 10 * i, 50, k / FPS) for i in (1, 2, 3)] if k < 19 else []) for k in range(25)]
+    frames = [(k / FPS, [at(i, 10 * i, 50, k / FPS) for i in (1, 2, 3)] if k < 19 else []) for k in range(40)]
     assert finished(run(camera(CROWD), frames)) == []
 
 
