@@ -454,11 +454,14 @@ def resolve_path(path: str, config_path: Path) -> str:
 
 
 def _resolved(site: SiteConfig, config_path: Path) -> SiteConfig:
-    """The site with its model path and camera file sources resolved (see `resolve_path`)."""
-    cameras = {
-        name: cam.model_copy(update={"source": resolve_path(cam.source, config_path)}) if isinstance(cam.source, str) else cam
-        for name, cam in site.cameras.items()
-    }
+    """The site with its model paths and camera file sources resolved (see `resolve_path`)."""
+    cameras = {}
+    for name, cam in site.cameras.items():
+        update: dict[str, Any] = {"source": resolve_path(cam.source, config_path)} if isinstance(cam.source, str) else {}
+        reid = getattr(cam.tracker, "reid_model", None)
+        if reid is not None:
+            update["tracker"] = cam.tracker.model_copy(update={"reid_model": resolve_path(reid, config_path)})
+        cameras[name] = cam.model_copy(update=update)
     model = site.model.model_copy(update={"path": resolve_path(site.model.path, config_path)})
     return site.model_copy(update={"model": model, "cameras": cameras})
 

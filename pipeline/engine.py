@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 
+import numpy as np
 import supervision as sv
 
 from pipeline.config import CameraConfig
@@ -79,10 +80,18 @@ class Analysis:
         self.tracker = TrackStage(cfg, cfg.detect.fps or fps)
         self.rules = rules
 
-    def step(self, t: float, index: int, detections: sv.Detections | None) -> tuple[list[Track], list[Track]]:
-        """Advance to frame `index` at media time `t`; returns (alive tracks, eligible tracks)."""
+    def step(
+        self, t: float, index: int, detections: sv.Detections | None, image: np.ndarray | None = None
+    ) -> tuple[list[Track], list[Track]]:
+        """Advance to frame `index` at media time `t`; returns (alive tracks, eligible tracks).
+
+        `image` (the frame) lets the tracker crop people for re-identification when it is configured.
+        """
         with self.clock.stage("track"):
-            tracks = self.tracker.update(detections, t, index) if detections is not None else self.tracker.carry(t)
+            if detections is None:
+                tracks = self.tracker.carry(t)
+            else:
+                tracks = self.tracker.update(detections, t, index, image)
             eligible = self.tracker.eligible(tracks)
         self.rules.step(t, index, eligible)
         return tracks, eligible
@@ -128,7 +137,7 @@ class CameraPipeline:
             self.clock.counts["detected"] += len(todo)
         results = []
         for i, frame in enumerate(frames):
-            tracks, eligible = self.analysis.step(frame.pts, frame.index, found.get(i))
+            tracks, eligible = self.analysis.step(frame.pts, frame.index, found.get(i), frame.image)
             # Snapshots: the tracker keeps updating its Track objects while later frames of the batch run.
             snapshot = [replace(t) for t in tracks]
             results.append(FrameResult(frame, found.get(i), snapshot, eligible, frozenset(open_alarms.open)))
