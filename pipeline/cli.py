@@ -138,6 +138,37 @@ def bench(
     typer.echo(f"-> {out}/bench.json, {out}/bench.png")
 
 
+def _numbers(text: str, option: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise CctvError(f"{option} takes numbers separated by commas, e.g. 10,5,3, not {text!r}") from None
+
+
+@app.command("bench-rates")
+def bench_rates(
+    config: Annotated[Path, typer.Option("--config", "-c", help="site config YAML")] = Path("configs/pets09.yaml"),
+    gt: Annotated[Path, typer.Option(help="MOTChallenge ground truth of the camera's video")] = Path(
+        "sample_videos/pets09-s2l1.gt.txt"
+    ),
+    camera: Annotated[Optional[str], typer.Option(help="camera in the config (needed when it has several)")] = None,
+    rates: Annotated[str, typer.Option(help="detect fps to replay at")] = "10,5,3,2,1.5",
+    drop: Annotated[float, typer.Option(help="share of the sampled frames left out at random (0: none)")] = 0.6,
+    drop_at: Annotated[str, typer.Option(help="detect fps at which frames are also dropped")] = "10,5",
+    seeds: Annotated[int, typer.Option(help="random drops: seeds per rate (mean and worst reported)")] = 3,
+    out: Annotated[Path, typer.Option(help="output directory")] = Path("out/bench-rates"),
+) -> None:
+    """Event F1, alarms per true event and IDF1 of a camera analysed at lower and irregular frame rates."""
+    from pipeline.bench.rates import format_rates_table, plot_rates, run_bench_rates
+
+    report = run_bench_rates(
+        config, gt, camera, _numbers(rates, "--rates"), drop, _numbers(drop_at, "--drop-at"), seeds, out
+    )
+    plot_rates(report, out / "bench-rates.png")
+    typer.echo(format_rates_table(report))
+    typer.echo(f"-> {out}/bench-rates.json, {out}/bench-rates.png")
+
+
 @app.command("bench-live")
 def bench_live(
     config: Annotated[Path, typer.Option("--config", "-c", help="site config YAML")] = Path("configs/site.yaml"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import resource
 import sys
 import time
@@ -43,6 +44,12 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _dropped(frames: Iterable[Frame], fraction: float, seed: int) -> Iterator[Frame]:
+    """The frames less a seeded random `fraction` of them, as a loaded live camera drops them."""
+    rng = random.Random(seed)
+    return (frame for frame in frames if rng.random() >= fraction)
+
+
 def _batches(frames: Iterable[Frame], size: int, clock: StageClock) -> Iterator[list[Frame]]:
     """Consecutive frames in groups of `size` (the last may be shorter), timing the decoding."""
     frames = iter(frames)
@@ -58,6 +65,7 @@ def _batches(frames: Iterable[Frame], size: int, clock: StageClock) -> Iterator[
 class ReplayResult:
     events: list[Event]
     summary: dict[str, Any]
+    frames: list[int]  # source indices of the frames the pipeline analysed
 
 
 def replay(
@@ -70,12 +78,17 @@ def replay(
     overrides: dict[str, Any] | None = None,
     cache_dir: str | Path | None = None,
     evidence: bool = False,
+    drop: float = 0.0,
+    seed: int = 0,
 ) -> ReplayResult:
     """Run one camera's pipeline over a whole video as fast as the machine allows.
 
     With `cache_dir`, the raw detections are also kept there (see `detcache`) for threshold sweeps;
-    with `evidence`, each event gets a clip, snapshot and thumbnail in `out_dir/evidence`.
+    with `evidence`, each event gets a clip, snapshot and thumbnail in `out_dir/evidence`; `drop`
+    leaves out that fraction of the sampled frames at random (seeded), as a loaded live camera does.
     """
+    if not 0 <= drop < 1:
+        raise CctvError(f"drop must be in [0, 1), not {drop}")
     config_path = Path(config_path)
     site = load_config(config_path)
     name, cam = site.camera(camera)
@@ -105,7 +118,7 @@ def replay(
         )
         try:
             with run:
-                for batch in _batches(src, cam.detect.pack_frames, clock):
+                for batch in _batches(_dropped(src, drop, seed), cam.detect.pack_frames, clock):
                     for result in run.process(batch):
                         index = result.frame.index
                         tracks[index] = [(t.track_id, *t.box) for t in result.tracks if t.last_frame == index]
@@ -153,4 +166,4 @@ def replay(
     if cache_dir is not None:
         save_cache(Path(cache_dir) / f"{cache_key(source, model.path, cam)}.npz", CachedRun(src.fps, cached))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return ReplayResult(events, summary)
+    return ReplayResult(events, summary, sorted(tracks))

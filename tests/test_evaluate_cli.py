@@ -54,12 +54,13 @@ def test_eval_table_and_default_json(tmp_path: Path) -> None:
     events = jsonl(tmp_path / "run" / "events.jsonl", [ev(3.0, 5.0), ev(10.0, rule="cross")])
     truth = jsonl(tmp_path / "truth.jsonl", [ev(3.0, 5.0, track_id=4, note="man in red"), ev(10.0, rule="cross")])
     rows = table(ok("eval", "--events", events, "--truth", truth))
-    assert rows["rule"] == ["TP", "FP", "misses", "precision", "recall", "F1", "mean", "delay", "worst", "delay"]
-    assert rows["in"] == ["1", "0", "0", "1.000", "1.000", "1.000", "+0.00", "s", "+0.00", "s"]
+    assert rows["rule"] == ["TP", "FP", "misses", "precision", "recall", "F1", "alarms/true", "mean", "delay", "worst", "delay"]
+    assert rows["in"] == ["1", "0", "0", "1.000", "1.000", "1.000", "1.00", "+0.00", "s", "+0.00", "s"]
     assert rows["overall"][:6] == ["2", "0", "0", "1.000", "1.000", "1.000"]
     report = json.loads((tmp_path / "run" / "eval.json").read_text())
     assert report["overall"] == {
-        "tp": 2, "fp": 0, "fn": 0, "precision": 1.0, "recall": 1.0, "f1": 1.0, "mean_delay": 0.0, "worst_delay": 0.0
+        "tp": 2, "fp": 0, "fn": 0, "precision": 1.0, "recall": 1.0, "f1": 1.0, "mean_delay": 0.0, "worst_delay": 0.0,
+        "alarms_per_event": 1.0,
     }  # fmt: skip
     assert sorted(report["per_rule"]) == ["cross", "in"] and report["tolerance"] == 2.0
     assert report["matches"][1]["truth"]["note"] == "man in red" and report["misses"] == report["false_alarms"] == []
@@ -70,10 +71,10 @@ def test_eval_tolerance_edges(tmp_path: Path) -> None:
     events = jsonl(tmp_path / "events.jsonl", [ev(8.0), ev(32.0)])
     truth = jsonl(tmp_path / "truth.jsonl", [ev(10.0), ev(30.0)])
     rows = table(ok("eval", "--events", events, "--truth", truth, "--tolerance", "2"))
-    assert rows["in"] == ["2", "0", "0", "1.000", "1.000", "1.000", "+0.00", "s", "+2.00", "s"]
+    assert rows["in"] == ["2", "0", "0", "1.000", "1.000", "1.000", "1.00", "+0.00", "s", "+2.00", "s"]
     out = tmp_path / "narrow.json"
     rows = table(ok("eval", "--events", events, "--truth", truth, "--tolerance", "1.9", "--out", out))
-    assert rows["in"] == ["0", "2", "2", "0.000", "0.000", "0.000", "-", "-"]
+    assert rows["in"] == ["0", "2", "2", "0.000", "0.000", "0.000", "1.00", "-", "-"]
     narrow = json.loads(out.read_text())
     assert narrow["overall"]["mean_delay"] is None and len(narrow["false_alarms"]) == len(narrow["misses"]) == 2
 
@@ -104,7 +105,7 @@ def test_eval_empty_inputs(tmp_path: Path) -> None:
     empty = tmp_path / "events.jsonl"
     empty.write_text("\n")
     stdout = ok("eval", "--events", empty, "--truth", empty, "--details")
-    assert table(stdout)["overall"] == ["0", "0", "0", "1.000", "1.000", "1.000", "-", "-"] and "no events" in stdout
+    assert table(stdout)["overall"] == ["0", "0", "0", "1.000", "1.000", "1.000", "-", "-", "-"] and "no events" in stdout
     assert json.loads((tmp_path / "eval.json").read_text())["per_rule"] == {}
 
 

@@ -35,7 +35,7 @@ def _seconds(value: float | None, sign: bool = False) -> str:
 
 def format_scores(result: MatchResult) -> str:
     """An aligned table: one row per rule, then the overall row."""
-    header = ("rule", "TP", "FP", "misses", "precision", "recall", "F1", "mean delay", "worst delay")
+    header = ("rule", "TP", "FP", "misses", "precision", "recall", "F1", "alarms/true", "mean delay", "worst delay")
     rows = [
         (
             name,
@@ -45,6 +45,7 @@ def format_scores(result: MatchResult) -> str:
             f"{s.precision:.3f}",
             f"{s.recall:.3f}",
             f"{s.f1:.3f}",
+            "-" if s.alarms_per_event is None else f"{s.alarms_per_event:.2f}",
             _seconds(s.mean_delay, sign=True),
             _seconds(s.worst_delay, sign=True),
         )

@@ -59,8 +59,13 @@ class Score:
             max(delays) if delays else None,
         )
 
+    @property
+    def alarms_per_event(self) -> float | None:
+        """Alarms raised per true event (1.0: one each; above: duplicates or false alarms); None without truth."""
+        return (self.tp + self.fp) / (self.tp + self.fn) if self.tp + self.fn else None
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self) | {"alarms_per_event": self.alarms_per_event}
 
 
 @dataclass(frozen=True, slots=True)

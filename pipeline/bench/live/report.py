@@ -179,6 +179,17 @@ def format_table(report: dict[str, Any]) -> str:
             f"{load['requests_per_s']} req/s, p50 {load['latency_ms_p50']} ms, p95 {load['latency_ms_p95']} ms, "
             f"max {load['latency_ms_max']} ms, errors {load['errors']} {load['errors_by_kind'] or ''}".rstrip()
         )
+    for camera, q in report.get("event_quality", {}).items():
+        if not q["loops"]:
+            lines.append(f"{camera}: events not scored ({q['error']})")
+            continue
+        o = q["overall"]
+        rules = ", ".join(f"{rule} {s['f1']:.2f}" for rule, s in q["per_rule"].items())
+        lines.append(
+            f"{camera} live events vs truth over {q['loops']} loops: F1 {o['f1']:.3f} (TP {o['tp']}, FP {o['fp']}, "
+            f"missed {o['fn']}), {o['alarms_per_event']:.2f} alarms per true event, "
+            f"{q['zero_second_intrusions']} zero-length intrusions; {rules}"
+        )
     stop = report["shutdown"]
     lines.append(f"shutdown: exit code {stop['exit_code']} after {stop['seconds']} s")
     return "\n".join(lines)

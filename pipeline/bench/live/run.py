@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pipeline.bench.live.load import LoadResult, load_main
 from pipeline.bench.live.process import ServiceProcess, create_token, free_port, parse_metrics
+from pipeline.bench.live.quality import live_event_quality
 from pipeline.bench.live.report import BenchResult, build_report, event_latencies
 from pipeline.bench.live.watch import Watcher
 from pipeline.errors import CctvError
@@ -87,6 +88,7 @@ def run_bench_live(
     )
     report["clients"] = clients
     report["shutdown"] = {"exit_code": exit_code, "seconds": stop_seconds}
+    report["event_quality"] = live_event_quality(config, data, (t0, t0 + watch_end))
     (out / "bench-live.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     latencies = [e["latency_s"] for e in event_latencies(watcher.data, t0)]
     return BenchResult(report, watcher.data.samples, latencies)
