@@ -218,6 +218,28 @@ def eval_events(
     typer.echo(f"-> {path}")
 
 
+@app.command("eval-clips")
+def eval_clips(
+    event: Annotated[str, typer.Option(help="abandoned, fall, fight or fire")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="site config with one camera holding the rule")],
+    labels: Annotated[Path, typer.Option(help="clip labels CSV")] = Path("sample_videos/events/labels.csv"),
+    extra: Annotated[Optional[Path], typer.Option(help="more labels, for the sample footage")] = Path(
+        "configs/clip-labels.csv"
+    ),
+    footage: Annotated[Path, typer.Option(help="the sample footage (negatives unless labelled)")] = Path("sample_videos"),
+    fps: Annotated[Optional[float], typer.Option(help="detect fps to replay at (default: the camera's)")] = None,
+    tolerance: Annotated[float, typer.Option(help="seconds an alarm may fall outside a labelled span")] = 2.0,
+    only: Annotated[Optional[str], typer.Option(help="only clips whose file name contains this")] = None,
+    out: Annotated[Path, typer.Option(help="output directory")] = Path("out/eval-clips"),
+) -> None:
+    """Replay every labelled clip of an event type (and the negatives) through a rule; per clip and overall F1."""
+    from pipeline.eval.clips import evaluate_clips, format_clips
+
+    report = evaluate_clips(event, config, labels, extra, footage, out, tolerance, fps, only)
+    typer.echo(format_clips(report))
+    typer.echo(f"-> {out}/eval-clips-{event}.json")
+
+
 @app.command("truth-from-mot")
 def truth_from_mot(
     mot: Annotated[Path, typer.Option(help="MOTChallenge ground truth (frame,id,x,y,w,h,consider,...)")],

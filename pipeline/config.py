@@ -47,6 +47,10 @@ class ModelConfig(Strict):
         "or a smaller canvas for packed regions); false: always 640x640",
     )
     iou: float = Field(0.5, gt=0, le=1, description="NMS IoU threshold: overlapping boxes of one class above it merge")
+    pose_path: str = Field(
+        "models/yolov8n-pose_int8_openvino_model",
+        description="the pose model (17 COCO keypoints), run for people only on cameras with a fall rule",
+    )
 
 
 class MotionConfig(Strict):
@@ -238,9 +242,49 @@ class CrowdingRule(RuleBase):
     )
 
 
-Rule = Annotated[
-    Union[IntrusionRule, LineCrossingRule, LoiteringRule, CrowdingRule], Field(discriminator="type")
-]
+class AbandonedObjectRule(RuleBase):
+    """An object that was not part of the scene appears, stays still and is left without its owner.
+
+    Found both as a detector object of `classes` and as a static foreground region where a long-term
+    and a short-term background model disagree (objects the detector does not know). One event per
+    object: it starts at the alarm, carries `left_at` and the owner's track id, and ends when the
+    object is taken away or its owner comes back.
+    """
+
+    type: Literal["abandoned_object"] = Field(description="the rule type")
+    zone: str | None = Field(None, description="the zone's name (null: the whole frame)")
+    unattended_seconds: float = Field(
+        30, gt=0, description="seconds without its owner (or anyone standing by it) before the alarm; PETS 2006 uses 30"
+    )
+    owner_distance: float | None = Field(
+        None, gt=0, description="pixels between the owner's box and the object's box (null: 3 object sizes)"
+    )
+    classes: list[str] | None = Field(
+        None, description="detector classes that are left objects (null: backpack, handbag, suitcase, where tracked)"
+    )
+
+
+class FireRule(RuleBase):
+    """Flames: flame-coloured pixels that keep flickering in place for `min_seconds`."""
+
+    type: Literal["fire"] = Field(description="the rule type")
+    zone: str | None = Field(None, description="the zone's name (null: the whole frame)")
+    min_seconds: float = Field(1.0, gt=0, description="seconds the flames must flicker before the alarm")
+    end_seconds: float = Field(5.0, gt=0, description="seconds without flames before the event ends")
+
+
+class FallRule(RuleBase):
+    """A person goes from upright to lying or collapsed (from body pose) and stays down for `min_seconds`."""
+
+    type: Literal["fall"] = Field(description="the rule type")
+    zone: str | None = Field(None, description="the zone's name (null: the whole frame)")
+    min_seconds: float = Field(1.0, gt=0, description="seconds the person must stay down before the alarm")
+
+
+RULE_MODELS = (IntrusionRule, LineCrossingRule, LoiteringRule, CrowdingRule, AbandonedObjectRule, FireRule, FallRule)
+RULE_TYPES = tuple(get_args(m.model_fields["type"].annotation)[0] for m in RULE_MODELS)
+Rule = Annotated[Union[RULE_MODELS], Field(discriminator="type")]
+POSE_RULES = (FallRule,)  # rules that need body keypoints, and so the pose model
 
 
 class CameraConfig(Strict):
@@ -271,6 +315,8 @@ class CameraConfig(Strict):
             if line is not None and line not in self.lines:
                 known = ", ".join(sorted(self.lines)) or "none defined"
                 raise ValueError(f"rules[{i}] ({rule.name}): unknown line {line!r} (lines: {known})")
+            if isinstance(rule, POSE_RULES) and "person" not in self.objects.track:
+                raise ValueError(f"rules[{i}] ({rule.name}): a {rule.type} rule needs 'person' in objects.track")
             for cls in rule.classes or []:
                 if cls not in self.objects.track:
                     raise ValueError(
@@ -462,11 +508,12 @@ def _resolved(site: SiteConfig, config_path: Path) -> SiteConfig:
         if reid is not None:
             update["tracker"] = cam.tracker.model_copy(update={"reid_model": resolve_path(reid, config_path)})
         cameras[name] = cam.model_copy(update=update)
-    model = site.model.model_copy(update={"path": resolve_path(site.model.path, config_path)})
+    paths = {"path": resolve_path(site.model.path, config_path), "pose_path": resolve_path(site.model.pose_path, config_path)}
+    model = site.model.model_copy(update=paths)
     return site.model_copy(update={"model": model, "cameras": cameras})
 
 
-UNION_TAGS = ("intrusion", "line_crossing", "loitering", "crowding", "bytetrack", "time")  # pydantic's union branches
+UNION_TAGS = (*RULE_TYPES, "bytetrack", "time")  # pydantic's union branches, left out of error locations  # pydantic's union branches
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
@@ -512,7 +559,8 @@ def load_config(path: str | Path) -> SiteConfig:
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         elif err["type"] == "union_tag_invalid":
-            msg = f"unknown rule type {err.get('input', {}).get('type')!r} (expected intrusion, line_crossing, loitering or crowding)"
+            what, kinds = ("tracker", ("time", "bytetrack")) if where.endswith("tracker") else ("rule", RULE_TYPES)
+            msg = f"unknown {what} type {err.get('input', {}).get('type')!r} (expected one of {', '.join(kinds)})"
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
         raise CctvError(f"{path}: {where}: {msg}{more}") from None
     return _resolved(site, path)

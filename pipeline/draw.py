@@ -38,9 +38,9 @@ def annotate(
     cfg: CameraConfig,
     tracks: Sequence[Track],
     eligible: Sequence[Track],
-    alarms: Iterable[tuple[str, int | None]],
+    alarms: Iterable[tuple[str, int | None, int | None]],
 ) -> np.ndarray:
-    """A copy of the frame with the camera's geometry, its tracks and the (rule, track id) alarms open after it."""
+    """A copy of the frame with the camera's geometry, its tracks and the alarms (by key) open after it."""
     alarms = frozenset(alarms)
     out = image.copy()
     scale = max(0.4, out.shape[0] / 1200)
@@ -54,12 +54,12 @@ def annotate(
         _text(out, f"{name} A", (x1, y1), LINE, scale)
         _text(out, "B", (x2, y2), LINE, scale)
     allowed = {t.track_id for t in eligible}
-    alarmed = {track_id for _, track_id in alarms}
+    alarmed = {track_id for _, track_id, _ in alarms}
     for track in tracks:
         color = ALARM if track.track_id in alarmed else TRACK if track.track_id in allowed else CANDIDATE
         draw_box(out, track.box, color)
         x1, y1 = round(track.box[0]), round(track.box[1])
         _text(out, f"#{track.track_id} {track.label} {track.score:.2f}", (x1, max(y1, 14)), color, scale)
-    for i, rule in enumerate(sorted({rule for rule, _ in alarms})):
+    for i, rule in enumerate(sorted({rule for rule, _, _ in alarms})):
         _text(out, f"ALARM {rule}", (8, 24 + i * round(28 * scale / 0.5)), ALARM, scale * 1.4)
     return out

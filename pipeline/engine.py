@@ -49,7 +49,7 @@ class FrameResult:
     detections: sv.Detections | None  # None when the motion gate skipped the detector
     tracks: list[Track]  # alive tracks
     eligible: list[Track]  # tracks that may trigger rules
-    alarms: frozenset[tuple[str, int | None]]  # (rule, track id) of the events open after this frame
+    alarms: frozenset[tuple[str, int | None, int | None]]  # keys (rule, track, object) of the events open after it
 
 
 class RuleStep:
@@ -60,9 +60,9 @@ class RuleStep:
         self.rules = RuleEngine(name, cfg)
         self.events = EventManager(name, bus, run)
 
-    def step(self, t: float, index: int, tracks: Sequence[Track]) -> None:
+    def step(self, t: float, index: int, tracks: Sequence[Track], image: np.ndarray | None = None) -> None:
         with self.clock.stage("rules"):
-            self.events.apply(self.rules.update(t, index, tracks))
+            self.events.apply(self.rules.update(t, index, tracks, image))
 
     def close(self, t: float, index: int) -> None:
         """End every open event (end of a replay, or shutdown)."""
@@ -93,7 +93,7 @@ class Analysis:
             else:
                 tracks = self.tracker.update(detections, t, index, image)
             eligible = self.tracker.eligible(tracks)
-        self.rules.step(t, index, eligible)
+        self.rules.step(t, index, eligible, image)
         return tracks, eligible
 
 

@@ -59,11 +59,11 @@ class EventManager:
         self.bus = bus
         self.prefix = f"{camera}-{run}" if run else camera
         self.started = 0
-        self.open: dict[tuple[str, int | None], str] = {}  # (rule, track id) -> id of its open event
+        self.open: dict[tuple[str, int | None, int | None], str] = {}  # alarm key -> id of its open event
 
     def apply(self, hits: Iterable[RuleHit]) -> None:
         for hit in hits:
-            key = (hit.alarm.rule, hit.alarm.track_id)
+            key = hit.alarm.key
             if hit.kind == "start":
                 self.started += 1
                 self.open[key] = f"{self.prefix}-{self.started:06d}"

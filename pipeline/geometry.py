@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from pipeline.types import Point
+from pipeline.types import Box, Point
 
 
 def polygon_array(polygon: Sequence[Point]) -> np.ndarray:
@@ -34,3 +34,24 @@ def segments_intersect(p1: Point, p2: Point, q1: Point, q2: Point) -> bool:
             max(min(p1[k], p2[k]), min(q1[k], q2[k])) <= min(max(p1[k], p2[k]), max(q1[k], q2[k])) for k in (0, 1)
         )
     return d1 * d2 <= 0 and d3 * d4 <= 0
+
+
+def in_zone(point: Point, polygon: np.ndarray | None) -> bool:
+    """In the polygon, or anywhere when there is none (a rule without a zone watches the whole frame)."""
+    return polygon is None or in_polygon(point, polygon)
+
+
+def box_iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def box_gap(a: Box, b: Box) -> float:
+    """The distance between two boxes' nearest points (0 when they touch or overlap)."""
+    dx = max(b[0] - a[2], a[0] - b[2], 0.0)
+    dy = max(b[1] - a[3], a[1] - b[3], 0.0)
+    return float(np.hypot(dx, dy))

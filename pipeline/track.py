@@ -80,14 +80,17 @@ class TrackStage:
             tracker = self._tracker(label)
             if isinstance(tracker, TimeTracker):
                 scores = mine.confidence if mine.confidence is not None else np.ones(len(mine))
+                poses = mine.data.get("keypoints")
                 for local_id, j in tracker.update(mine.xyxy, scores, t, self._embed(mine, image)):
-                    self._sighting(label, local_id, mine.xyxy[j], float(scores[j]), t, frame)
+                    pose = None if poses is None else poses[j]
+                    self._sighting(label, local_id, mine.xyxy[j], float(scores[j]), t, frame, pose)
                 continue
             tracked = tracker.update(mine, timestamp=t)
-            for box, score, local_id in zip(tracked.xyxy, tracked.confidence, tracked.tracker_id):
+            poses = tracked.data.get("keypoints")
+            for k, (box, score, local_id) in enumerate(zip(tracked.xyxy, tracked.confidence, tracked.tracker_id)):
                 if local_id < 0:
                     continue
-                self._sighting(label, int(local_id), box, float(score), t, frame)
+                self._sighting(label, int(local_id), box, float(score), t, frame, None if poses is None else poses[k])
         return self.carry(t)
 
     def _embed(self, detections: sv.Detections, image: np.ndarray | None) -> Embed | None:
@@ -113,7 +116,9 @@ class TrackStage:
 
         return embed
 
-    def _sighting(self, label: str, local_id: int, box: np.ndarray, score: float, t: float, frame: int) -> None:
+    def _sighting(
+        self, label: str, local_id: int, box: np.ndarray, score: float, t: float, frame: int, pose: np.ndarray | None
+    ) -> None:
         if (label, local_id) not in self.ids:
             self.last_id += 1
             self.ids[(label, local_id)] = self.last_id
@@ -121,10 +126,10 @@ class TrackStage:
         xyxy = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
         track = self.alive.get(track_id)
         if track is None:
-            self.alive[track_id] = Track(track_id, label, xyxy, score, t, t, frame, 1)
+            self.alive[track_id] = Track(track_id, label, xyxy, score, t, t, frame, 1, pose)
         else:
             track.box, track.score, track.last_seen, track.last_frame = xyxy, score, t, frame
-            track.hits += 1
+            track.hits, track.keypoints = track.hits + 1, pose
         if score >= self.filters[label].min_score:
             self.qualified_hits[track_id] = self.qualified_hits.get(track_id, 0) + 1
             self.qualified_since.setdefault(track_id, t)

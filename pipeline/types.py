@@ -35,6 +35,7 @@ class Track:
     last_seen: float  # media seconds of the last sighting
     last_frame: int  # source frame index of the last sighting
     hits: int = 1  # frames in which the detector saw it
+    keypoints: np.ndarray | None = None  # 17 x (x, y, visibility) at the last sighting, when a pose model ran
 
     @property
     def point(self) -> Point:

@@ -144,7 +144,7 @@ def test_missing_model_names_the_path_and_the_fix(tmp_path: Path) -> None:
 
 def test_wrong_kind_of_model_is_refused(tmp_path: Path) -> None:
     pose = SHARED / "models" / "yolov8n-pose_int8_openvino_model"
-    with pytest.raises(CctvError, match="this is a pose model; the detector needs a detect model"):
+    with pytest.raises(CctvError, match="this is a pose model; the detect stage needs a detect model"):
         load_detector(ModelConfig(path=str(pose)), ["person"], {}, 0.25)
     for name in ("yolo11n.xml", "yolo11n.bin"):
         (tmp_path / name).symlink_to(OPENVINO_DIR / name)

@@ -61,6 +61,10 @@ class EventOut(BaseModel):
     direction: str | None
     count: int | None
     entered_at: float | None
+    object_id: int | None = Field(description="the scene object (left item, fire) the event is about, per rule")
+    owner_track_id: int | None = Field(description="abandoned object: the track of the person who left it")
+    left_at: float | None = Field(description="abandoned object: when it was put down")
+    fell_at: float | None = Field(description="fall: when the person fell")
     created_at: float
     updated_at: float
     review_state: ReviewState

@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, Self
+from typing import Any, Literal, Protocol, Self
 
 import cv2
 import numpy as np
@@ -26,6 +26,7 @@ from pipeline.detect.packing import Layout, Size, letterbox, pack_frames
 from pipeline.errors import CctvError
 from pipeline.types import Box
 
+Task = Literal["detect", "pose"]
 MAX_DETECTIONS = 300  # per inference, as Ultralytics caps it
 DEFAULT_INPUT: Size = (640, 640)
 
@@ -104,14 +105,17 @@ def to_blob(canvas_bgr: np.ndarray) -> np.ndarray:
     return cv2.dnn.blobFromImage(canvas_bgr, 1 / 255, swapRB=True)
 
 
-def decode(raw: np.ndarray, names: Mapping[int, str], thresholds: ClassThresholds, iou: float) -> sv.Detections:
-    """1x(4+C)xN raw YOLO output (cx, cy, w, h in input pixels, class scores) -> NMS'd detections.
+def decode(
+    raw: np.ndarray, names: Mapping[int, str], thresholds: ClassThresholds, iou: float, keypoints: tuple[int, int] | None
+) -> sv.Detections:
+    """1x(4+C[+K*D])xN raw YOLO output (cx, cy, w, h in input pixels, class scores[, keypoints]) -> NMS'd detections.
 
     Each anchor takes its best class over all classes before the filter, as Ultralytics does, so
-    a bus is not re-labelled a person because only people are kept.
+    a bus is not re-labelled a person because only people are kept. A pose model's keypoints
+    (x, y in input pixels, visibility) come along in `data["keypoints"]`, K x D per detection.
     """
     pred = raw.reshape(raw.shape[-2:])
-    scores = pred[4:]
+    scores = pred[4 : 4 + len(names)]
     class_ids = scores.argmax(axis=0)
     best = np.take_along_axis(scores, class_ids[None], axis=0)[0]
     keep = thresholds.keep(best, class_ids)
@@ -119,7 +123,11 @@ def decode(raw: np.ndarray, names: Mapping[int, str], thresholds: ClassThreshold
     xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
     best, class_ids = best[keep], class_ids[keep]
     kept = nms(xyxy, best, class_ids, iou)
-    return make_detections(xyxy[kept], best[kept], class_ids[kept], names)
+    found = make_detections(xyxy[kept], best[kept], class_ids[kept], names)
+    if keypoints is not None:
+        points = pred[4 + len(names) :, keep][:, kept]  # (K*D, n)
+        found.data["keypoints"] = points.T.reshape(-1, *keypoints).astype(np.float32)
+    return found
 
 
 @dataclass(frozen=True)
@@ -151,12 +159,19 @@ class Detector(ABC):
     input_size: Size  # model input width, height (the largest, when `fit_canvas`)
 
     def __init__(
-        self, names: Mapping[int, str], input_size: Size, options: DetectOptions, fit_canvas: bool = False
+        self,
+        names: Mapping[int, str],
+        input_size: Size,
+        options: DetectOptions,
+        fit_canvas: bool = False,
+        keypoints: tuple[int, int] | None = None,
     ) -> None:
-        """fit_canvas: the model takes any input up to input_size in multiples of 32 (see `packing`)."""
+        """fit_canvas: the model takes any input up to input_size in multiples of 32 (see `packing`);
+        keypoints: a pose model's (keypoints, values per keypoint), e.g. (17, 3)."""
         self.names = dict(names)
         self.input_size = input_size
         self.fit_canvas = fit_canvas
+        self.keypoints = keypoints
         self.iou = options.iou
         self.thresholds = ClassThresholds.build(self.names, options.classes, options.thresholds, options.default_threshold)
         self.inferences = 0
@@ -164,7 +179,7 @@ class Detector(ABC):
     def with_options(self, options: DetectOptions) -> Self:
         """This loaded model with other classes and thresholds, and its own inference count (one per camera)."""
         view = copy.copy(self)
-        Detector.__init__(view, self.names, self.input_size, options, self.fit_canvas)
+        Detector.__init__(view, self.names, self.input_size, options, self.fit_canvas, self.keypoints)
         return view
 
     def detect(self, image_bgr: np.ndarray, regions: Sequence[Box] | None = None) -> sv.Detections:
@@ -235,7 +250,7 @@ class YoloDetector(Detector):
     """A backend that runs the bare exported network and returns its raw 1x(4+C)xN output."""
 
     def _detect_canvas(self, canvas_bgr: np.ndarray) -> sv.Detections:
-        return decode(self._infer(to_blob(canvas_bgr)), self.names, self.thresholds, self.iou)
+        return decode(self._infer(to_blob(canvas_bgr)), self.names, self.thresholds, self.iou, self.keypoints)
 
     @abstractmethod
     def _infer(self, blob: np.ndarray) -> np.ndarray:
@@ -271,21 +286,29 @@ def _literal(value: Any) -> Any:
     return ast.literal_eval(value) if isinstance(value, str) else value
 
 
-def metadata_names(meta: Mapping[str, Any], where: Path) -> dict[int, str]:
-    """Class names from Ultralytics export metadata; pose or segment exports are refused."""
+def metadata_names(meta: Mapping[str, Any], where: Path, expected: Task = "detect") -> dict[int, str]:
+    """Class names from Ultralytics export metadata; a model of another task (segment, say) is refused."""
     task = meta.get("task", "detect")
-    if task != "detect":
-        raise CctvError(f"{where}: this is a {task} model; the detector needs a detect model")
+    if task != expected:
+        raise CctvError(f"{where}: this is a {task} model; the {expected} stage needs a {expected} model")
     names = _literal(meta.get("names"))
     if not names:
         raise CctvError(f"{where}: no class names in the model's metadata (export it with Ultralytics)")
     return {int(k): str(v) for k, v in names.items()}
 
 
-def check_outputs(channels: int | str | None, names: Mapping[int, str], where: Path) -> None:
-    """The raw output must hold 4 box values and one score per named class (skipped when dynamic)."""
-    if isinstance(channels, int) and channels != 4 + len(names):
-        raise CctvError(f"{where}: the model outputs {channels - 4} class scores but its metadata names {len(names)}")
+def check_outputs(channels: int | str | None, names: Mapping[int, str], where: Path, keypoints: int = 0) -> None:
+    """The raw output must hold 4 box values, one score per named class and the keypoints (skipped when dynamic)."""
+    if isinstance(channels, int) and channels != 4 + len(names) + keypoints:
+        raise CctvError(
+            f"{where}: the model outputs {channels - 4 - keypoints} class scores but its metadata names {len(names)}"
+        )
+
+
+def metadata_keypoints(meta: Mapping[str, Any]) -> tuple[int, int] | None:
+    """(keypoints, values per keypoint) of a pose export, e.g. (17, 3); None for a detect model."""
+    shape = _literal(meta.get("kpt_shape"))
+    return (int(shape[0]), int(shape[1])) if shape else None
 
 
 def metadata_size(meta: Mapping[str, Any]) -> Size:

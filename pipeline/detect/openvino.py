@@ -9,10 +9,12 @@ import openvino as ov
 
 from pipeline.detect.base import (
     DetectOptions,
+    Task,
     YoloDetector,
     check_outputs,
     export_metadata,
     load_failure,
+    metadata_keypoints,
     metadata_names,
     metadata_size,
 )
@@ -41,9 +43,12 @@ class OpenVinoDetector(YoloDetector):
         device: str = "CPU",
         hint: str = "LATENCY",
         flexible: bool = True,
+        task: Task = "detect",
     ) -> None:
+        """task: "pose" for a pose export (people, with keypoints in `data["keypoints"]`)."""
         meta = export_metadata(xml.parent)
-        names = metadata_names(meta, xml)
+        names = metadata_names(meta, xml, task)
+        keypoints = metadata_keypoints(meta) if task == "pose" else None
         core = ov.Core()
         try:
             model = core.read_model(xml)
@@ -54,7 +59,8 @@ class OpenVinoDetector(YoloDetector):
             raise load_failure(xml, "OpenVINO", exc) from None
         height, width = model.input(0).shape[2:]
         channels = model.output(0).get_partial_shape()[1]
-        check_outputs(channels.get_length() if channels.is_static else None, names, xml)
+        extra = keypoints[0] * keypoints[1] if keypoints else 0
+        check_outputs(channels.get_length() if channels.is_static else None, names, xml, extra)
         config: dict[str, object] = {"PERFORMANCE_HINT": hint, "INFERENCE_PRECISION_HINT": "f32"}
         self.flexible: FlexibleYolo | None = None
         if flexible:
@@ -63,7 +69,9 @@ class OpenVinoDetector(YoloDetector):
             except ValueError:  # not an Ultralytics detect head: run it at its own size
                 self.flexible = None
         # Check the class names before the (seconds-long) compilation.
-        super().__init__(names, (width, height), options or DetectOptions(), fit_canvas=self.flexible is not None)
+        super().__init__(
+            names, (width, height), options or DetectOptions(), fit_canvas=self.flexible is not None, keypoints=keypoints
+        )
         try:
             if self.flexible is not None:
                 self.flexible.compiled((1, 3, height, width))

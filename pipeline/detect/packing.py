@@ -95,6 +95,10 @@ class Layout:
         corners = (detections.xyxy.reshape(-1, 2, 2) - d[..., :2]) * gain + s[..., :2]
         corners = np.clip(corners, s[..., :2], s[..., 2:])
         detections.xyxy = corners.reshape(-1, 4).astype(np.float32)
+        if "keypoints" in detections.data:  # a pose model's keypoints move with their box
+            points = detections.data["keypoints"].copy()
+            points[..., :2] = (points[..., :2] - d[..., :2]) * gain + s[..., :2]
+            detections.data["keypoints"] = points
         detections.data["image"] = np.array([t.image for t in self.tiles], int)[tile]
         return detections
 

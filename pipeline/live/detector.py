@@ -20,7 +20,7 @@ import numpy as np
 import supervision as sv
 
 from pipeline.config import CameraConfig, ModelConfig
-from pipeline.detect import DetectOptions, Detector, camera_options, load_model
+from pipeline.detect import BatchDetector, DetectOptions, Detector, camera_options, combine, load_model, pose_options
 from pipeline.types import Box
 
 Items = Sequence[tuple[np.ndarray, Sequence[Box] | None]]
@@ -31,6 +31,7 @@ class SharedDetector:
         """observe: called with the seconds of every inference (for the latency histogram)."""
         self.model_cfg = model_cfg
         self.base = load_model(model_cfg, DetectOptions())
+        self.pose: Detector | None = None
         self.observe = observe
         self._cond = threading.Condition()
         self._next_ticket = 0
@@ -38,7 +39,17 @@ class SharedDetector:
         self.waiting = 0  # cameras waiting for their turn
 
     def for_camera(self, cam: CameraConfig) -> CameraDetector:
-        return CameraDetector(self, self.base.with_options(camera_options(self.model_cfg, cam)))
+        """The camera's classes and thresholds over the shared networks (the pose model loaded once, when needed)."""
+        main, pose = camera_options(self.model_cfg, cam), pose_options(self.model_cfg, cam)
+        if pose is not None and self.pose is None:
+            self.pose = load_model(self.model_cfg, DetectOptions(), task="pose")
+        return CameraDetector(
+            self,
+            combine(
+                None if main is None else self.base.with_options(main),
+                None if pose is None or self.pose is None else self.pose.with_options(pose),
+            ),
+        )
 
     @contextmanager
     def turn(self) -> Iterator[None]:
@@ -57,7 +68,7 @@ class SharedDetector:
                 self._serving += 1
                 self._cond.notify_all()
 
-    def run(self, view: Detector, items: Items) -> list[sv.Detections]:
+    def run(self, view: BatchDetector, items: Items) -> list[sv.Detections]:
         """One camera's detections, within its turn."""
         before, start = view.inferences, time.perf_counter()
         found = view.detect_many(items)
@@ -71,7 +82,7 @@ class SharedDetector:
 class CameraDetector:
     """What one camera's pipeline calls (a `BatchDetector`): its own options over the shared model."""
 
-    def __init__(self, shared: SharedDetector, view: Detector) -> None:
+    def __init__(self, shared: SharedDetector, view: BatchDetector) -> None:
         self.shared = shared
         self.view = view
 

@@ -35,6 +35,10 @@ class EventRow(Base):
     direction: Mapped[str | None] = mapped_column(String(64))
     count: Mapped[int | None] = mapped_column(Integer)
     entered_at: Mapped[float | None] = mapped_column(Float)
+    object_id: Mapped[int | None] = mapped_column(Integer)
+    owner_track_id: Mapped[int | None] = mapped_column(Integer)
+    left_at: Mapped[float | None] = mapped_column(Float)
+    fell_at: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[float] = mapped_column(Float)  # wall clock (Unix seconds): retention ages by it
     updated_at: Mapped[float] = mapped_column(Float)
     review_state: Mapped[str] = mapped_column(String(32), default="unreviewed", server_default="unreviewed")
