@@ -149,6 +149,7 @@ class AbandonedObjects:
         self.cfg = model or SceneModel(rule.unattended_seconds, rule.owner_distance, classes)
         self.zone = zone
         self.frame = 0
+        self.ended_why: dict[int | None, str] = {}  # object id -> why its alarm ended
         self.L = self.S = self.static = None
         self.t0 = self.t_prev = None
         self.scale = 1.0
@@ -661,8 +662,8 @@ class AbandonedObjects:
         return hits
 
     def _end(self, o: _Obj, t: float, reason: str) -> RuleHit:
-        """reason (removed, owner_returned, attended, stream_end) is for debugging only."""
+        """reason: removed, owner_returned, attended (someone stood by it; no owner id) or stream_end."""
         alarm, o.alarm = o.alarm, None
         alarm.end, alarm.end_frame = t, self.frame
-        self.debug["end_reason"] = reason
+        self.ended_why[alarm.object_id] = reason
         return hit("end", alarm)
