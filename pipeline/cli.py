@@ -138,6 +138,26 @@ def bench(
     typer.echo(f"-> {out}/bench.json, {out}/bench.png")
 
 
+@app.command("bench-shapes")
+def bench_shapes(
+    image: Annotated[Path, typer.Option(help="the image each input is letterboxed from")] = Path("sample_videos/bus.jpg"),
+    runs: Annotated[int, typer.Option(help="timed inferences per shape")] = 50,
+    out: Annotated[Path, typer.Option(help="output directory")] = Path("out/bench-shapes"),
+) -> None:
+    """Milliseconds per inference at each input size (640x640, 640x384, 480, 416, 320) against the fixed export."""
+    import cv2
+
+    from pipeline.bench.shapes import format_shapes, run_bench_shapes
+
+    frame = cv2.imread(str(image))
+    if frame is None:
+        raise CctvError(f"{image}: cannot read the image")
+    if runs < 1:
+        raise CctvError(f"--runs must be at least 1, not {runs}")
+    typer.echo(format_shapes(run_bench_shapes(Path("models"), frame, runs, out)))
+    typer.echo(f"-> {out}/bench-shapes.json")
+
+
 def _numbers(text: str, option: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",") if v.strip()]

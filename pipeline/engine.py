@@ -60,9 +60,16 @@ class RuleStep:
         self.rules = RuleEngine(name, cfg)
         self.events = EventManager(name, bus, run)
 
-    def step(self, t: float, index: int, tracks: Sequence[Track], image: np.ndarray | None = None) -> None:
+    def step(
+        self,
+        t: float,
+        index: int,
+        tracks: Sequence[Track],
+        image: np.ndarray | None = None,
+        detections: sv.Detections | None = None,
+    ) -> None:
         with self.clock.stage("rules"):
-            self.events.apply(self.rules.update(t, index, tracks, image))
+            self.events.apply(self.rules.update(t, index, tracks, image, detections))
 
     def close(self, t: float, index: int) -> None:
         """End every open event (end of a replay, or shutdown)."""
@@ -93,7 +100,7 @@ class Analysis:
             else:
                 tracks = self.tracker.update(detections, t, index, image)
             eligible = self.tracker.eligible(tracks)
-        self.rules.step(t, index, eligible, image)
+        self.rules.step(t, index, eligible, image, detections)
         return tracks, eligible
 
 

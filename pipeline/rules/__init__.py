@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import supervision as sv
 
 from pipeline.config import (
     AbandonedObjectRule,
@@ -29,12 +30,12 @@ from pipeline.config import (
     RuleBase,
 )
 from pipeline.geometry import polygon_array
-from pipeline.rules.base import EPS, Alarm, HitKind, Rule, RuleHit, Scene
+from pipeline.rules.base import EPS, Alarm, HitKind, Rule, RuleHit, Scene, Sighting
 from pipeline.rules.lines import LineRule
 from pipeline.rules.zones import CrowdRule, DwellRule
 from pipeline.types import Track
 
-__all__ = ["EPS", "Alarm", "HitKind", "RuleEngine", "RuleHit", "Scene"]
+__all__ = ["EPS", "Alarm", "HitKind", "RuleEngine", "RuleHit", "Scene", "Sighting"]
 
 
 class Cooldown:
@@ -104,9 +105,16 @@ class RuleEngine:
                 raise TypeError(f"unsupported rule type {type(rule).__name__}")
         return Cooldown(built, rule.cooldown_seconds) if rule.cooldown_seconds > 0 else built
 
-    def update(self, t: float, frame: int, tracks: Sequence[Track], image: np.ndarray | None = None) -> list[RuleHit]:
+    def update(
+        self,
+        t: float,
+        frame: int,
+        tracks: Sequence[Track],
+        image: np.ndarray | None = None,
+        detections: sv.Detections | None = None,
+    ) -> list[RuleHit]:
         """Hits for one frame; a track missing from `tracks` is lost and its alarms end."""
-        scene = Scene(t, frame, tracks, image)
+        scene = Scene(t, frame, tracks, image, detections)
         return [hit for rule in self.rules for hit in rule.update(scene)]
 
     def close(self, t: float, frame: int) -> list[RuleHit]:

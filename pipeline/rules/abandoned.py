@@ -60,10 +60,11 @@ import numpy as np
 
 from pipeline.config import AbandonedObjectRule
 from pipeline.geometry import box_gap, box_iou, in_zone
-from pipeline.rules.base import Alarm, RuleHit, Scene, hit, time_weight
+from pipeline.rules.base import Alarm, RuleHit, Scene, Sighting, hit, time_weight
 from pipeline.types import Box, Track
 
-LEFT_CLASSES = ("backpack", "handbag", "suitcase")  # the detector classes that are left objects by default
+LEFT_CLASSES = ("backpack", "handbag", "suitcase")
+SIGHTING_SCORE = 0.25  # detections this confident count as people (owner, masking) even without a track  # the detector classes that are left objects by default
 
 HIGHLIGHT_RATIO = 1.25  # upper end of the brightness band treated as lighting, not an object
 BOOT_SECONDS = 1.0  # a pixel still this long at start-up has its background learnt
@@ -216,10 +217,10 @@ class AbandonedObjects:
         if scene.image is None:
             return []
         self.frame = scene.frame
-        return self.observe(scene.t, scene.image, scene.seen)
+        return self.observe(scene.t, scene.image, scene.sightings(SIGHTING_SCORE))
 
-    def observe(self, t: float, bgr: np.ndarray, detections: Sequence[Track] = ()) -> list[RuleHit]:
-        """Feed one analysed frame (media time ``t``, full BGR frame, the tracks seen in it); returns hits."""
+    def observe(self, t: float, bgr: np.ndarray, detections: Sequence[Sighting | Track] = ()) -> list[RuleHit]:
+        """Feed one analysed frame (media time ``t``, full BGR frame, what was seen in it); returns hits."""
         c = self.cfg
         img = self._work(bgr)
         H, W = img.shape[:2]

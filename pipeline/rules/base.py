@@ -10,8 +10,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 import numpy as np
+import supervision as sv
 
 from pipeline.config import RuleBase
+from pipeline.geometry import box_iou
 from pipeline.types import Box, Track
 
 EPS = 1e-6  # media times are k / fps: 8.7 - 0.7 (7.999...) must still count as 8 s
@@ -59,6 +61,16 @@ class RuleHit:
 
 
 @dataclass(frozen=True, slots=True)
+class Sighting:
+    """Something seen in this frame: a tracked object, or a detection no track has taken (yet)."""
+
+    box: Box
+    label: str
+    score: float
+    track_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Scene:
     """What the rules see of one analysed frame."""
 
@@ -66,11 +78,25 @@ class Scene:
     frame: int  # source frame index
     tracks: Sequence[Track]  # alive tracks that passed their filters (a carried track keeps its last sighting)
     image: np.ndarray | None = None  # the BGR frame, for rules that look at pixels; None when replaying tracks
+    detections: sv.Detections | None = None  # the detector's raw output, when it ran on this frame
 
     @property
     def seen(self) -> list[Track]:
         """The tracks sighted in this very frame."""
         return [track for track in self.tracks if track.last_seen >= self.t - EPS]
+
+    def sightings(self, min_score: float) -> list[Sighting]:
+        """The tracks seen in this frame and, for scene rules, the detections at `min_score` no track has taken:
+        a person walking away is often seen only weakly, or by a track not yet confirmed."""
+        seen = [Sighting(t.box, t.label, t.score, t.track_id) for t in self.seen]
+        if self.detections is None:
+            return seen
+        labels = self.detections.data.get("class_name", np.array([], dtype=str))
+        for box, score, label in zip(self.detections.xyxy, self.detections.confidence, labels):
+            xyxy = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
+            if score >= min_score and not any(s.label == label and box_iou(s.box, xyxy) > 0.5 for s in seen):
+                seen.append(Sighting(xyxy, str(label), float(score), None))
+        return seen
 
 
 class Rule(Protocol):

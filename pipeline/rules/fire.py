@@ -45,7 +45,7 @@ import numpy as np
 
 from pipeline.config import FireRule
 from pipeline.geometry import box_iou, in_zone
-from pipeline.rules.base import Alarm, RuleHit, Scene, hit, time_weight
+from pipeline.rules.base import Alarm, RuleHit, Scene, Sighting, hit, time_weight
 from pipeline.types import Track
 
 MIN_BOTH = 0.2  # a pixel's flicker counts once it was flame-coloured in successive frames this often
@@ -54,6 +54,7 @@ FLICKER_CONTRAST = 3.0  # region flicker must be this many times the frame's med
 PERSON_OVERLAP = 0.5  # a region at least this much inside a person box is the person, not fire
 HOLD_FRACTION = 0.5  # an open event is kept by flames at this fraction of flicker_level
 MAX_DT = 5.0
+SIGHTING_SCORE = 0.4  # people's boxes (skin, red clothes) veto flames from this score, tracked or not
 
 
 @dataclass
@@ -129,10 +130,10 @@ class FireWatch:
         if scene.image is None:
             return []
         self.frame = scene.frame
-        return self.observe(scene.t, scene.image, scene.seen)
+        return self.observe(scene.t, scene.image, scene.sightings(SIGHTING_SCORE))
 
-    def observe(self, t: float, bgr: np.ndarray, detections: Sequence[Track] = ()) -> list[RuleHit]:
-        """Feed one analysed frame (media time ``t``, full BGR frame, the tracks seen in it); returns hits."""
+    def observe(self, t: float, bgr: np.ndarray, detections: Sequence[Sighting | Track] = ()) -> list[RuleHit]:
+        """Feed one analysed frame (media time ``t``, full BGR frame, what was seen in it); returns hits."""
         c = self.cfg
         h, w = bgr.shape[:2]
         self.scale = w / c.work_width
