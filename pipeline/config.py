@@ -73,6 +73,15 @@ class DetectConfig(Strict):
     pack_frames: int = Field(
         4, ge=1, description="consecutive frames whose motion regions may share one inference (adds latency)"
     )
+    carry_seconds: float = Field(
+        0.5,
+        ge=0,
+        description="a track far from every zone edge and line, with no new motion by it, is carried by the tracker "
+        "and re-detected at least this often (0: every tracked object on every detected frame)",
+    )
+    near_heights: float = Field(
+        1.5, ge=0, description="box heights from a zone edge or a line within which a track is detected every frame"
+    )
 
 
 class ObjectFilter(Strict):
@@ -270,7 +279,7 @@ class FireRule(RuleBase):
     type: Literal["fire"] = Field(description="the rule type")
     zone: str | None = Field(None, description="the zone's name (null: the whole frame)")
     min_seconds: float = Field(1.0, gt=0, description="seconds the flames must flicker before the alarm")
-    end_seconds: float = Field(5.0, gt=0, description="seconds without flames before the event ends")
+    end_seconds: float = Field(10.0, gt=0, description="seconds without flames before the event ends (a fire dying down and flaring up again is one fire)")
 
 
 class FallRule(RuleBase):

@@ -21,6 +21,7 @@ from pipeline.config import CameraConfig
 from pipeline.detect import BatchDetector
 from pipeline.events import EventBus, EventManager, Subscriber
 from pipeline.evidence import EvidenceRecorder
+from pipeline.focus import DetectionFocus
 from pipeline.motion import MotionGate
 from pipeline.rules import RuleEngine
 from pipeline.track import TrackStage
@@ -114,6 +115,7 @@ class CameraPipeline:
         self.detector = detector
         self.clock = clock
         self.gate = MotionGate(cfg.motion, *size) if cfg.motion.enabled else None
+        self.focus = DetectionFocus(cfg) if cfg.detect.carry_seconds > 0 and cfg.detect.pack_regions else None
         self.analysis = analysis
         self.last_detect_t = float("-inf")
 
@@ -124,6 +126,9 @@ class CameraPipeline:
         with self.clock.stage("motion"):
             regions = self.gate.regions(frame.image)
         alive = list(self.analysis.tracker.alive.values())
+        regions += self.analysis.rules.rules.attention()
+        if self.focus is not None:
+            return self.focus.plan(frame.pts, regions, alive)
         recheck = alive and frame.pts - self.last_detect_t >= self.cfg.motion.recheck_seconds
         if not regions and not recheck:
             return []

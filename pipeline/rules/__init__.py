@@ -33,7 +33,7 @@ from pipeline.geometry import polygon_array
 from pipeline.rules.base import EPS, Alarm, HitKind, Rule, RuleHit, Scene, Sighting
 from pipeline.rules.lines import LineRule
 from pipeline.rules.zones import CrowdRule, DwellRule
-from pipeline.types import Track
+from pipeline.types import Box, Track
 
 __all__ = ["EPS", "Alarm", "HitKind", "RuleEngine", "RuleHit", "Scene", "Sighting"]
 
@@ -120,3 +120,7 @@ class RuleEngine:
     def close(self, t: float, frame: int) -> list[RuleHit]:
         """End every open alarm (end of the video, or shutdown)."""
         return [hit for rule in self.rules for hit in rule.close(t, frame)]
+
+    def attention(self) -> list[Box]:
+        """Places rules want the detector to look at although nothing moves there (a still, untracked bag)."""
+        return [box for rule in self.rules for box in getattr(rule, "attention", list)()]

@@ -420,6 +420,10 @@ class AbandonedObjects:
                 self.static[stale] = 0.0
         return hits
 
+    def attention(self) -> list[Box]:
+        """The still objects it follows: nothing moves there, so without this the detector would not look."""
+        return [b.box for b in self.bags] + [self._to_full(o.box) for o in self.objs]
+
     def close(self, t: float, frame: int) -> list[RuleHit]:
         """End of stream: ends every open alarm."""
         self.frame = frame
