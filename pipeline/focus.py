@@ -82,4 +82,7 @@ class DetectionFocus:
             return []
         for track in watched:
             self.looked[track.track_id] = t
-        return [*fresh, *(track.box for track in watched)]
+        # A watched track's own motion shows where it has moved to since it was last seen: look there too.
+        around = [_grown(track.box) for track in watched]
+        moved = [region for region in motion if region not in fresh and any(_overlap(region, box) > 0 for box in around)]
+        return [*fresh, *moved, *(track.box for track in watched)]
