@@ -5,7 +5,9 @@ A wrong key or value becomes one line naming the file, the path inside it and th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -189,12 +191,48 @@ class LineConfig(Strict):
         return v
 
 
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+
+
+class Schedule(Strict):
+    """When something is on, in the site's time zone: from `from` to `to` on `days` (a window may span midnight)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        default_factory=lambda: list(DAYS), min_length=1, description="days the window starts on"
+    )
+    start: str = Field("00:00", alias="from", description="HH:MM the window opens")
+    end: str = Field("24:00", alias="to", description="HH:MM it closes (before `from`: the next day)")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, v: str) -> str:
+        if v != "24:00" and not _CLOCK.fullmatch(v):
+            raise ValueError(f"{v!r} is not a time of day: write HH:MM, e.g. 22:00")
+        return v
+
+    def active(self, when: datetime) -> bool:
+        """Whether the window holds at `when` (an aware datetime in the site's zone)."""
+        minute = when.hour * 60 + when.minute
+        start, end = (int(v[:2]) * 60 + int(v[3:]) for v in (self.start, self.end))
+        day = DAYS[when.weekday()]
+        if start <= end:
+            return day in self.days and start <= minute < end
+        yesterday = DAYS[(when.weekday() - 1) % 7]
+        return (day in self.days and minute >= start) or (yesterday in self.days and minute < end)
+
+
 class RuleBase(Strict):
     name: str = Field(min_length=1, description="the rule's name, unique per camera; events carry it")
     classes: list[str] | None = Field(None, description="classes it applies to (null: every tracked class)")
     priority: int = Field(0, description="higher is more urgent in the operator queue")
     cooldown_seconds: float = Field(
         0, ge=0, description="no new alarm of this rule (for the same track) until this long after the last one ended"
+    )
+    schedule: Schedule | None = Field(
+        None, description="when the rule is on (live cameras, site time zone); outside it the rule raises nothing"
     )
 
 
@@ -296,6 +334,16 @@ Rule = Annotated[Union[RULE_MODELS], Field(discriminator="type")]
 POSE_RULES = (FallRule,)  # rules that need body keypoints, and so the pose model
 
 
+class SelectionConfig(Strict):
+    """When the camera is put on the operators' wall (선별관제): while it has an open event, and after."""
+
+    hold_seconds: float = Field(30, ge=0, description="seconds it stays on the wall after its last event ended")
+    presence: list[str] = Field(
+        default_factory=list, description="classes whose presence alone selects it (e.g. people at night in a park)"
+    )
+    schedule: Schedule | None = Field(None, description="when `presence` selects it (null: always)")
+
+
 class CameraConfig(Strict):
     """One camera: its source, how it is analysed, its geometry and its rules."""
 
@@ -308,9 +356,13 @@ class CameraConfig(Strict):
     zones: dict[str, ZoneConfig] = Field(default_factory=dict, description="named polygons, for zone rules")
     lines: dict[str, LineConfig] = Field(default_factory=dict, description="named segments, for line rules")
     rules: list[Rule] = Field(default_factory=list, description="what raises an event (see the rule types)")
+    selection: SelectionConfig = Field(default_factory=SelectionConfig, description="when it is on the wall")
 
     @model_validator(mode="after")
     def _references(self) -> CameraConfig:
+        for cls in self.selection.presence:
+            if cls not in self.objects.track:
+                raise ValueError(f"selection.presence: class {cls!r} is not in objects.track {self.objects.track}")
         names: set[str] = set()
         for i, rule in enumerate(self.rules):
             if rule.name in names:
@@ -342,6 +394,7 @@ class CameraDefaults(Strict):
     motion: MotionConfig | None = Field(None, description="as a camera's `motion`")
     objects: ObjectsConfig | None = Field(None, description="as a camera's `objects`")
     tracker: TrackerConfig | None = Field(None, description="as a camera's `tracker`")
+    selection: SelectionConfig | None = Field(None, description="as a camera's `selection`")
 
 
 class EvidenceConfig(Strict):

@@ -56,9 +56,11 @@ class FrameResult:
 class RuleStep:
     """Rules and events of one camera: tracks in, identified event changes out on the bus."""
 
-    def __init__(self, name: str, cfg: CameraConfig, bus: EventBus, clock: StageClock, run: str | None) -> None:
+    def __init__(
+        self, name: str, cfg: CameraConfig, bus: EventBus, clock: StageClock, run: str | None, timezone: str | None
+    ) -> None:
         self.clock = clock
-        self.rules = RuleEngine(name, cfg)
+        self.rules = RuleEngine(name, cfg, timezone)
         self.events = EventManager(name, bus, run)
 
     def step(
@@ -180,9 +182,11 @@ class CameraRun:
         evidence: EvidenceRecorder | None = None,
         run: str | None = None,
         clock: StageClock | None = None,
+        timezone: str | None = None,
     ) -> None:
         """fps: the source's frame rate; size: frame width, height (with a detector); run: a tag that
-        makes event ids unique across runs (see `events`)."""
+        makes event ids unique across runs (see `events`); timezone: the site's, when frame times are
+        wall-clock seconds, so that rule schedules apply."""
         self.name = name
         self.clock = clock or StageClock()
         self.bus = EventBus()
@@ -191,7 +195,7 @@ class CameraRun:
         self.evidence = evidence
         if evidence is not None:
             self.bus.subscribe(evidence.on_change)
-        self.rules = RuleStep(name, cfg, self.bus, self.clock, run)
+        self.rules = RuleStep(name, cfg, self.bus, self.clock, run, timezone)
         self.analysis = Analysis(cfg, fps, self.rules, self.clock)
         self.pipeline = None
         if detector is not None:

@@ -205,6 +205,7 @@ class VideoSource:
         self.height, self.width = image.shape[:2] if isinstance(image, np.ndarray) else (image.height, image.width)
         frames = itertools.chain([first], decoded)
         self._thread: threading.Thread | None = None
+        self.newest: _Decoded | None = None  # live: the newest sampled frame, whether analysed or dropped
         if live:
             self._pending: deque[_Decoded] = deque()
             self._backlog = max(1, backlog)
@@ -261,6 +262,7 @@ class VideoSource:
                     start = time.monotonic() - decoded.pts if start is None else start
                     if self._closed.wait(start + decoded.pts - time.monotonic()):
                         break
+                self.newest = decoded  # every sampled frame, for live viewers, dropped or not
                 with self._cond:
                     if len(self._pending) == self._backlog:
                         self._pending.popleft()

@@ -152,10 +152,15 @@ class CameraOut(BaseModel):
     open_events: int
     events_started: int
     latest_url: str | None
+    live_url: str = Field(description="GET it for live video (MJPEG: every sampled frame, tracks and alarms drawn)")
+    selected: bool = Field(description="on the operators' wall now: an open event, just after one, or presence")
+    selection_reason: str = Field(description="event, hold, presence, or empty when not selected")
+    selected_since: float | None = Field(description="wall time (Unix seconds) it was put on the wall")
+    selection_share: float = Field(description="share of the time since the service started it spent selected")
 
     @classmethod
     def of(cls, worker: CameraWorker, now: float) -> CameraOut:
-        state = worker.state
+        state, selection = worker.state, worker.selection.state(now)
         fps_in, fps_analysed = state.rates(now)
         return cls(
             id=worker.name,
@@ -176,6 +181,11 @@ class CameraOut(BaseModel):
             open_events=state.open_events,
             events_started=state.events_started,
             latest_url=f"/api/cameras/{worker.name}/latest.jpg" if worker.latest is not None else None,
+            live_url=f"/api/cameras/{worker.name}/live.mjpeg",
+            selected=selection.selected,
+            selection_reason=selection.reason,
+            selected_since=selection.since,
+            selection_share=round(selection.share, 4),
         )
 
 
@@ -184,4 +194,5 @@ class SiteOut(BaseModel):
 
     timezone: str
     cameras: list[str]
+    selection_share: float = Field(description="share of all camera-time spent on the wall since the start")
     rules: dict[str, int] = Field(description="rule name -> priority (higher is more urgent)")

@@ -18,14 +18,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+import cv2
 import numpy as np
 
 from pipeline.config import CameraConfig, ServiceConfig
-from pipeline.engine import CameraRun
+from pipeline.draw import annotate
+from pipeline.engine import CameraRun, FrameResult
 from pipeline.errors import CctvError
 from pipeline.events import EventChange, Subscriber
 from pipeline.evidence import EvidencePaths, EvidenceRecorder
 from pipeline.live.detector import SharedDetector
+from pipeline.live.selection import Selection
 from pipeline.sources import VideoSource, open_source
 from pipeline.types import Frame
 
@@ -36,6 +39,7 @@ FAILED_AFTER = 3  # consecutive failed connection attempts before a camera shows
 FIRST_RETRY_S = 1.0
 RATE_WINDOW_S = 10.0  # fps figures are averaged over this many seconds
 LAG_SAMPLES = 500
+VIEW_QUALITY = 80  # JPEG quality of live views
 
 
 @dataclass
@@ -104,6 +108,10 @@ class CameraWorker:
         label = str(cam.source)
         self.state = CameraState(name, label if "://" not in label else label.split("://")[0] + "://…")
         self.latest: bytes | None = None  # JPEG of the newest frame
+        self.selection = Selection(cam.selection, service.timezone, time.time())
+        self._overlay: FrameResult | None = None  # the newest analysed frame's tracks and alarms, for live views
+        self._view: tuple[int, int, bytes] | None = None  # (frame index, width, JPEG) of the last live view made
+        self._view_lock = threading.Lock()
         self._stop = threading.Event()
         self._src: VideoSource | None = None
         self._thread = threading.Thread(target=self._run, name=f"camera {name}", daemon=True)
@@ -173,7 +181,7 @@ class CameraWorker:
         start = time.time()
         run = CameraRun(
             self.name, self.cam, fps=src.fps, subscribers=[*self.sinks, self._count], detector=self.detector,
-            size=(src.width, src.height), evidence=recorder, run=run_tag(start),
+            size=(src.width, src.height), evidence=recorder, run=run_tag(start), timezone=self.service.timezone,
         )
         offset: float | None = None  # wall time minus media time, fixed at the first frame
         dropped0 = src.stats.dropped
@@ -186,11 +194,37 @@ class CameraWorker:
                         break
                     offset = time.time() - batch[0].pts if offset is None else offset
                     frames = [replace(f, pts=f.pts + offset) for f in batch]
-                    run.process(frames)
+                    results = run.process(frames)
                 now = time.time()
+                self._overlay = results[-1]
+                self.selection.observe(now, self.state.open_events, {t.label for t in results[-1].eligible})
                 self._account(src, frames, now, dropped0)
                 dropped0 = src.stats.dropped
                 self.latest = recorder.buffer[-1].jpeg.tobytes()
+
+    def view(self, width: int) -> tuple[int, bytes] | None:
+        """The newest sampled frame as a JPEG `width` pixels wide, with the camera's zones and lines and the newest
+        analysed tracks and alarms drawn (carried over the frames that were not analysed): (frame index, JPEG).
+
+        Made once per frame and width however many operators watch; None before the first frame.
+        """
+        src, overlay = self._src, self._overlay
+        decoded = None if src is None else src.newest
+        if decoded is None:
+            return None
+        with self._view_lock:
+            if self._view is not None and self._view[:2] == (decoded.index, width):
+                return decoded.index, self._view[2]
+            image = decoded.frame().image
+            if overlay is not None:
+                image = annotate(image, self.cam, overlay.tracks, overlay.eligible, overlay.alarms)
+            height = round(image.shape[0] * width / image.shape[1])
+            small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+            ok, jpeg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, VIEW_QUALITY])
+            if not ok:
+                return None
+            self._view = (decoded.index, width, jpeg.tobytes())
+            return decoded.index, self._view[2]
 
     def _account(self, src: VideoSource, frames: list[Frame], now: float, dropped_before: int) -> None:
         state = self.state

@@ -56,6 +56,11 @@ class _ServiceCollector(Collector):
             "cctv_camera_detector_lag_seconds", "Frame time to detection, recent quantiles", labels=["camera", "quantile"]
         )
         connects = CounterMetricFamily("cctv_camera_connects", "Successful source connections", labels=["camera"])
+        selected = GaugeMetricFamily("cctv_camera_selected", "1 while the camera is on the operators' wall", labels=["camera"])
+        selected_s = CounterMetricFamily(
+            "cctv_camera_selected_seconds", "Seconds the camera spent on the operators' wall", labels=["camera"]
+        )
+        share = GaugeMetricFamily("cctv_camera_selection_share", "Share of its time on the wall", labels=["camera"])
         for name, worker in self.cameras.items():
             state = worker.state
             rate_in, rate_done = state.rates(now)
@@ -64,11 +69,15 @@ class _ServiceCollector(Collector):
             fps_done.add_metric([name], rate_done)
             dropped.add_metric([name], state.frames_dropped)
             connects.add_metric([name], state.connects)
+            chosen = worker.selection.state(now)
+            selected.add_metric([name], float(chosen.selected))
+            selected_s.add_metric([name], worker.selection.selected_seconds)
+            share.add_metric([name], chosen.share)
             for q in (0.5, 0.95):
                 value = state.lag(q)
                 if value is not None:
                     lag.add_metric([name, str(q)], value)
-        yield from (up, fps_in, fps_done, dropped, lag, connects)
+        yield from (up, fps_in, fps_done, dropped, lag, connects, selected, selected_s, share)
         queue = GaugeMetricFamily("cctv_detector_queue_depth", "Cameras with frames waiting for their detector turn")
         queue.add_metric([], self.detector.waiting)
         yield queue

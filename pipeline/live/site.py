@@ -75,6 +75,11 @@ class LiveSite:
         if self.mqtt is not None:
             self.mqtt.close()
 
+    def selection_share(self, now: float) -> float:
+        """Share of all camera-time spent on the wall since the cameras started."""
+        states = [worker.selection.state(now) for worker in self.cameras.values()]
+        return round(sum(s.share for s in states) / len(states), 4) if states else 0.0
+
     def _count(self, change: EventChange) -> None:
         if change.kind == "start":
             with self._lock:

@@ -14,6 +14,8 @@ Rule types, one module each: `zones` (intrusion, loitering, crowding), `lines` (
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import supervision as sv
@@ -28,6 +30,7 @@ from pipeline.config import (
     LineCrossingRule,
     LoiteringRule,
     RuleBase,
+    Schedule,
 )
 from pipeline.geometry import polygon_array
 from pipeline.rules.base import EPS, Alarm, HitKind, Rule, RuleHit, Scene, Sighting
@@ -69,12 +72,38 @@ class Cooldown:
         return self._filter(self.rule.close(t, frame))
 
 
+class Scheduled:
+    """A rule that is on only inside its schedule; an alarm still open when the window closes ends then.
+
+    Media times are wall-clock seconds only in the live service, so only there are schedules applied.
+    """
+
+    def __init__(self, rule: Rule, schedule: Schedule, zone: ZoneInfo) -> None:
+        self.rule, self.schedule, self.zone = rule, schedule, zone
+
+    def update(self, scene: Scene) -> list[RuleHit]:
+        if self.schedule.active(datetime.fromtimestamp(scene.t, self.zone)):
+            return self.rule.update(scene)
+        return self.rule.close(scene.t, scene.frame)
+
+    def close(self, t: float, frame: int) -> list[RuleHit]:
+        return self.rule.close(t, frame)
+
+    def attention(self) -> list[Box]:
+        return getattr(self.rule, "attention", list)()
+
+
 class RuleEngine:
     """All rules of one camera; call `update` once per processed frame and `close` at the end."""
 
-    def __init__(self, camera: str, cfg: CameraConfig) -> None:
+    def __init__(self, camera: str, cfg: CameraConfig, timezone: str | None = None) -> None:
+        """timezone: the site's, when frame times are wall-clock seconds (live): rule schedules apply."""
         self.camera = camera
-        self.rules: list[Rule] = [self._build(rule, cfg) for rule in cfg.rules]
+        zone = None if timezone is None else ZoneInfo(timezone)
+        self.rules: list[Rule] = []
+        for rule in cfg.rules:
+            built = self._build(rule, cfg)
+            self.rules.append(Scheduled(built, rule.schedule, zone) if zone and rule.schedule else built)
 
     @staticmethod
     def _build(rule: RuleBase, cfg: CameraConfig) -> Rule:

@@ -613,7 +613,9 @@ class AbandonedObjects:
             o.standers[key] = st
             stood_by |= t - st[0] >= c.attend_seconds
         o.standers = {k: v for k, v in o.standers.items() if t - v[2] <= 1.0}
-        attended = owner_near or stood_by
+        # A known owner who has left is what makes it abandoned (PETS 2006): strangers who stop by do not
+        # take it over. Without an owner id, someone standing by it attends it.
+        attended = owner_near or (stood_by and (o.owner is None or not o.owner_left))
         hits = []
         if o.owner is None:  # no owner id: anyone seen away from it
             own = [tuple(map(float, p.box)) for p in persons]

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from pipeline.api.auth import Viewer
-from pipeline.api.deps import AUTH_ERRORS, NOT_FOUND, Live, camera_worker
+from pipeline.api.deps import AUTH_ERRORS, NOT_FOUND, Hub, Live, camera_worker
 from pipeline.api.schemas import CameraOut
 
 router = APIRouter()
@@ -37,6 +42,32 @@ def latest_frame(live: Live, _: Viewer, camera_id: str) -> Response:
     if jpeg is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"camera {camera_id!r} has no frame yet")
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+@router.get(
+    "/api/cameras/{camera_id}/live.mjpeg",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"multipart/x-mixed-replace": {}}}} | AUTH_ERRORS | NOT_FOUND,
+)
+async def live_view(
+    request: Request, live: Live, hub: Hub, _: Viewer, camera_id: str,
+    width: Annotated[int, Query(ge=160, le=1920, description="frame width in pixels")] = 640,
+) -> StreamingResponse:
+    """Live video as MJPEG (an `<img>` plays it): every sampled frame, with zones, lines, tracks and alarms drawn."""
+    worker = camera_worker(live, camera_id)
+    period = 1.0 / (2 * (worker.cam.detect.fps or 25.0))  # look twice per sampled frame
+
+    async def frames() -> AsyncIterator[bytes]:
+        last = None
+        while not hub.closed and not await request.is_disconnected():
+            view = await run_in_threadpool(worker.view, width)
+            if view is not None and view[0] != last:
+                last = view[0]
+                yield b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(view[1]) + view[1] + b"\r\n"
+            await asyncio.sleep(period)
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(frames(), media_type="multipart/x-mixed-replace; boundary=frame", headers=headers)
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {PROMETHEUS_TYPE: {}}}} | AUTH_ERRORS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter
 
 from pipeline.api.auth import Viewer
@@ -20,4 +22,5 @@ def health() -> Health:
 @router.get("/site", responses=AUTH_ERRORS)
 def site(live: Live, _: Viewer) -> SiteOut:
     rules = {rule.name: rule.priority for cam in live.site.cameras.values() for rule in cam.rules}
-    return SiteOut(timezone=live.site.service.timezone, cameras=list(live.cameras), rules=rules)
+    share = live.selection_share(time.time())
+    return SiteOut(timezone=live.site.service.timezone, cameras=list(live.cameras), rules=rules, selection_share=share)
