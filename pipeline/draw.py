@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from pipeline.config import CameraConfig
+from pipeline.rules import Alarm
 from pipeline.types import Box, Track
 
 ZONE = (255, 200, 0)
@@ -33,6 +34,35 @@ def draw_box(image: np.ndarray, box: Box, color: tuple[int, int, int] = ALARM) -
     cv2.rectangle(image, (x1, y1), (x2, y2), color, 2)
 
 
+def draw_geometry(image: np.ndarray, cfg: CameraConfig, zones: Iterable[str] | None = None,
+                  lines: Iterable[str] | None = None) -> None:
+    """The camera's zones and lines in place (None: all of them)."""
+    scale = max(0.4, image.shape[0] / 1200)
+    for name in cfg.zones if zones is None else zones:
+        pts = np.round(np.asarray(cfg.zones[name].polygon)).astype(np.int32)
+        cv2.polylines(image, [pts], True, ZONE, 2, cv2.LINE_AA)
+        _text(image, name, tuple(pts[0]), ZONE, scale)
+    for name in cfg.lines if lines is None else lines:
+        (x1, y1), (x2, y2) = (tuple(round(v) for v in p) for p in cfg.lines[name].points)
+        cv2.line(image, (x1, y1), (x2, y2), LINE, 2, cv2.LINE_AA)
+        _text(image, f"{name} A", (x1, y1), LINE, scale)
+        _text(image, "B", (x2, y2), LINE, scale)
+
+
+def draw_event(image: np.ndarray, cfg: CameraConfig | None, event: Alarm, box: Box | None) -> np.ndarray:
+    """One event on a frame of its clip: its rule's zone or line, its box (when given) and its label; in place."""
+    if cfg is not None:
+        draw_geometry(image, cfg, [event.zone] if event.zone in cfg.zones else [],
+                      [event.line] if event.line in cfg.lines else [])
+    scale = max(0.4, image.shape[0] / 1200)
+    if box is not None:
+        draw_box(image, box)
+        x1, y1 = round(box[0]), round(box[1])
+        _text(image, event.label or event.type, (x1, max(y1, 14)), ALARM, scale)
+    _text(image, f"{event.rule} ({event.type})", (8, 24), ALARM, scale * 1.4)
+    return image
+
+
 def annotate(
     image: np.ndarray,
     cfg: CameraConfig,
@@ -44,15 +74,7 @@ def annotate(
     alarms = frozenset(alarms)
     out = image.copy()
     scale = max(0.4, out.shape[0] / 1200)
-    for name, zone in cfg.zones.items():
-        pts = np.round(np.asarray(zone.polygon)).astype(np.int32)
-        cv2.polylines(out, [pts], True, ZONE, 2, cv2.LINE_AA)
-        _text(out, name, tuple(pts[0]), ZONE, scale)
-    for name, line in cfg.lines.items():
-        (x1, y1), (x2, y2) = (tuple(round(v) for v in p) for p in line.points)
-        cv2.line(out, (x1, y1), (x2, y2), LINE, 2, cv2.LINE_AA)
-        _text(out, f"{name} A", (x1, y1), LINE, scale)
-        _text(out, "B", (x2, y2), LINE, scale)
+    draw_geometry(out, cfg)
     allowed = {t.track_id for t in eligible}
     alarmed = {track_id for _, track_id, _ in alarms}
     for track in tracks:

@@ -205,18 +205,25 @@ class CameraRun:
         self.last: tuple[float, int] | None = None  # (media time, frame index) of the newest frame
         self.closed = False
 
-    def process(self, frames: Sequence[Frame]) -> list[FrameResult]:
-        """Consecutive frames through every stage (they may share inferences)."""
+    def process(self, frames: Sequence[Frame], unanalysed: Sequence[Frame] = ()) -> list[FrameResult]:
+        """Consecutive frames through every stage (they may share inferences).
+
+        `unanalysed`: frames sampled before them that the camera had no time to analyse (a loaded live
+        camera drops them); they go into the evidence only, so clips hold every sampled frame.
+        """
         if self.pipeline is None:
             raise RuntimeError("CameraRun.process needs a detector")
         if not frames:
             return []
         if self.evidence is not None:
             with self.clock.stage("evidence"):
-                for frame in frames:
+                for frame in [*unanalysed, *frames]:
                     self.evidence.push(frame)
         self.last = (frames[-1].pts, frames[-1].index)
-        return self.pipeline.process(frames, self.rules.events)
+        results = self.pipeline.process(frames, self.rules.events)
+        if self.evidence is not None:
+            self.evidence.observe(results[-1].tracks)
+        return results
 
     def step(self, t: float, index: int, detections: sv.Detections | None) -> tuple[list[Track], list[Track]]:
         """One frame's detections (None: not detected) through tracking, rules and events."""

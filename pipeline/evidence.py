@@ -1,5 +1,10 @@
 """Evidence for every event: a clip from pre-roll to post-roll, a snapshot of its best frame, a thumbnail.
 
+The clip an operator plays has the event drawn on every frame (its box, following its track between
+analysed frames; the rule's zone or line; the rule's label); the same frames without drawing are kept
+beside it (`raw`, for export). A thumbnail and snapshot are written as soon as the event starts, so
+an open event is never shown black, and rewritten with the best frame when it ends.
+
 Order contract: push() each frame *before* the pipeline processes it, so the frame a change happened
 on is already here when the bus delivers the change. A start is matched to its `start_frame` in the
 buffer; an update (events carry no frame for it) is taken to happen on the newest pushed frame, which
@@ -21,17 +26,18 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from pipeline.draw import draw_box
+from pipeline.config import CameraConfig
+from pipeline.draw import draw_box, draw_event
 from pipeline.errors import CctvError
 from pipeline.events import Event, EventChange
-from pipeline.types import Box, Frame
+from pipeline.types import Box, Frame, Track
 from pipeline.video import H264Writer
 
 BUFFER_QUALITY = 90
@@ -48,14 +54,19 @@ class EvidencePaths:
     """Where one event's evidence lies once it is complete (what a store records)."""
 
     event_id: str
-    clip: Path
+    clip: Path  # annotated
+    raw: Path  # the same frames, nothing drawn
     snapshot: Path
     thumbnail: Path
 
     @classmethod
     def of(cls, out_dir: Path, event_id: str) -> EvidencePaths:
         return cls(
-            event_id, out_dir / f"{event_id}.mp4", out_dir / f"{event_id}.jpg", out_dir / f"{event_id}.thumb.jpg"
+            event_id,
+            out_dir / f"{event_id}.mp4",
+            out_dir / f"{event_id}.raw.mp4",
+            out_dir / f"{event_id}.jpg",
+            out_dir / f"{event_id}.thumb.jpg",
         )
 
 
@@ -71,18 +82,21 @@ class _Buffered:
 
 @dataclass
 class _Clip:
-    """One open event's clip and the best moment seen so far."""
+    """One open event's clips and the best moment seen so far."""
 
     paths: EvidencePaths
-    writer: H264Writer
+    writer: H264Writer  # annotated
+    raw: H264Writer
     t0: float  # source pts of the clip's first frame, the clip's time 0
+    event: Event  # its latest state
     score: float
     box: Box
     image: np.ndarray  # a private copy of the best frame
     stop_after: float | None = None  # source pts past which no frame belongs, once the event ended
 
-    def write(self, image: np.ndarray, pts: float) -> None:
-        self.writer.write(image, pts - self.t0)
+    def write(self, image: np.ndarray, pts: float, drawn: np.ndarray) -> None:
+        self.raw.write(image, pts - self.t0)
+        self.writer.write(drawn, pts - self.t0)
 
 
 def _encode(image: np.ndarray, quality: int) -> np.ndarray:
@@ -108,8 +122,11 @@ class EvidenceRecorder:
         post_roll: float = 5.0,
         max_buffer_seconds: float | None = None,
         on_done: Callable[[EvidencePaths], None] | None = None,
+        on_started: Callable[[EvidencePaths], None] | None = None,
+        camera: CameraConfig | None = None,
     ) -> None:
-        """max_buffer_seconds: history kept (default pre_roll + 1 s, room for a packed batch pushed ahead)."""
+        """max_buffer_seconds: history kept (default pre_roll + 1 s, room for a packed batch pushed ahead);
+        on_started: told when an event's first snapshot and thumbnail exist; camera: for the zones and lines drawn."""
         if pre_roll < 0 or post_roll < 0:
             raise CctvError(f"evidence pre_roll and post_roll must be >= 0, got {pre_roll} and {post_roll}")
         self.buffer_seconds = pre_roll + 1.0 if max_buffer_seconds is None else max_buffer_seconds
@@ -118,10 +135,12 @@ class EvidenceRecorder:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.pre_roll, self.post_roll = pre_roll, post_roll
-        self.on_done = on_done
+        self.on_done, self.on_started = on_done, on_started
+        self.camera = camera
         self.buffer: deque[_Buffered] = deque()
         self.newest: Frame | None = None
         self.clips: dict[str, _Clip] = {}
+        self.boxes: dict[int, Box] = {}  # track id -> its newest box, for the boxes drawn between analysed frames
 
     def push(self, frame: Frame) -> None:
         """Call before the pipeline processes `frame`: buffers it and appends it to every open clip."""
@@ -133,7 +152,18 @@ class EvidenceRecorder:
             if clip.stop_after is not None and frame.pts > clip.stop_after:
                 self._finish(clip)
             else:
-                clip.write(frame.image, frame.pts)
+                clip.write(frame.image, frame.pts, self._drawn(clip, frame.image, frame.pts))
+
+    def observe(self, tracks: Sequence[Track]) -> None:
+        """After a frame was analysed: where its tracks are now (the boxes drawn on the frames that follow)."""
+        self.boxes = {track.track_id: track.box for track in tracks}
+
+    def _drawn(self, clip: _Clip, image: np.ndarray, pts: float) -> np.ndarray:
+        """The frame with the event drawn: its box from the event's start (following its track), its zone or line."""
+        box = None
+        if pts >= clip.event.start - 1e-6 and (clip.event.end is None or pts <= clip.event.end + 1e-6):
+            box = self.boxes.get(clip.event.track_id, clip.event.box) if clip.event.track_id is not None else clip.event.box
+        return draw_event(image.copy(), self.camera, clip.event, box)
 
     def on_change(self, change: EventChange) -> None:
         event = change.event
@@ -143,6 +173,7 @@ class EvidenceRecorder:
         clip = self.clips.get(event.id)
         if clip is None or self.newest is None:  # started before this recorder was subscribed
             return
+        clip.event = event
         if change.kind == "update" and event.score > clip.score:
             clip.score, clip.box, clip.image = event.score, event.box, self.newest.image.copy()
         if change.kind == "end":
@@ -159,6 +190,7 @@ class EvidenceRecorder:
         """Crash path: drop every unfinished clip, leaving no partial file."""
         for clip in self.clips.values():
             clip.writer.abort()
+            clip.raw.abort()
         self.clips.clear()
 
     def _start(self, event: Event) -> None:
@@ -171,18 +203,29 @@ class EvidenceRecorder:
         paths = EvidencePaths.of(self.out_dir, event.id)
         at_start = next((b for b in pre if b.index == event.start_frame), pre[-1])
         writer = H264Writer(paths.clip, width, height, fps, tune=CLIP_TUNE)
-        clip = _Clip(paths, writer, pre[0].pts, event.score, event.box, at_start.image())
+        raw = H264Writer(paths.raw, width, height, fps, tune=CLIP_TUNE)
+        clip = _Clip(paths, writer, raw, pre[0].pts, event, event.score, event.box, at_start.image())
         self.clips[event.id] = clip
+        self._stills(clip)  # at once: an open event is never shown without a picture
+        if self.on_started is not None:
+            self.on_started(paths)
         for b in pre:
-            clip.write(b.image(), b.pts)
+            image = b.image()
+            clip.write(image, b.pts, self._drawn(clip, image, b.pts))
+
+    def _stills(self, clip: _Clip) -> None:
+        """The snapshot (the best frame so far, its box drawn) and its thumbnail."""
+        image = clip.image.copy()
+        draw_box(image, clip.box)
+        height, width = image.shape[:2]
+        thumb = cv2.resize(image, (THUMB_WIDTH, round(height * THUMB_WIDTH / width)), interpolation=cv2.INTER_AREA)
+        _write_atomic(clip.paths.snapshot, _encode(image, SNAPSHOT_QUALITY))
+        _write_atomic(clip.paths.thumbnail, _encode(thumb, SNAPSHOT_QUALITY))
 
     def _finish(self, clip: _Clip) -> None:
         del self.clips[clip.paths.event_id]
         clip.writer.close()
-        draw_box(clip.image, clip.box)
-        height, width = clip.image.shape[:2]
-        thumb = cv2.resize(clip.image, (THUMB_WIDTH, round(height * THUMB_WIDTH / width)), interpolation=cv2.INTER_AREA)
-        _write_atomic(clip.paths.snapshot, _encode(clip.image, SNAPSHOT_QUALITY))
-        _write_atomic(clip.paths.thumbnail, _encode(thumb, SNAPSHOT_QUALITY))
+        clip.raw.close()
+        self._stills(clip)
         if self.on_done is not None:
             self.on_done(clip.paths)

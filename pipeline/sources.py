@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 OPEN_TIMEOUT = 10.0  # seconds to connect to a stream
 READ_TIMEOUT = 10.0  # seconds without data before a stream counts as lost
 JOIN_TIMEOUT = 2.0  # close() does not wait longer for a reader blocked in a network read
-DEFAULT_FPS = 25.0  # for the rare stream that declares no frame rate
+DEFAULT_FPS = 25.0
+SKIPPED_KEPT = 50  # dropped frames kept for the evidence between two takes  # for the rare stream that declares no frame rate
 TEXT_CODECS = {"ansi", "bintext", "xbin", "idf"}  # FFmpeg renders text files as "video" with these
 
 Image = np.ndarray | av.VideoFrame
@@ -208,6 +209,7 @@ class VideoSource:
         self.newest: _Decoded | None = None  # live: the newest sampled frame, whether analysed or dropped
         if live:
             self._pending: deque[_Decoded] = deque()
+            self._skipped: deque[_Decoded] = deque(maxlen=SKIPPED_KEPT)  # dropped, not yet handed out
             self._backlog = max(1, backlog)
             self._done = False
             self._failure: BaseException | None = None
@@ -265,7 +267,7 @@ class VideoSource:
                 self.newest = decoded  # every sampled frame, for live viewers, dropped or not
                 with self._cond:
                     if len(self._pending) == self._backlog:
-                        self._pending.popleft()
+                        self._skipped.append(self._pending.popleft())
                         self.stats.dropped += 1
                     self._pending.append(decoded)
                     self._cond.notify()
@@ -301,6 +303,14 @@ class VideoSource:
         if not batch and self._failure is not None:
             raise self._failure
         return [self._emit(d) for d in batch]
+
+    def take_skipped(self) -> list[Frame]:
+        """Live: the frames dropped since the last call (oldest first, at most SKIPPED_KEPT), older than any
+        frame `take` hands out next: evidence clips keep every sampled frame though only some are analysed."""
+        with self._cond:
+            skipped = list(self._skipped)
+            self._skipped.clear()
+        return [d.frame() for d in skipped]
 
     def __iter__(self) -> VideoSource:
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -15,7 +16,7 @@ from pipeline.events import Event, EventChange
 from pipeline.evidence import EvidencePaths, EvidenceRecorder
 from pipeline.rules import HitKind
 from pipeline.sources import open_source
-from pipeline.types import Box, Frame
+from pipeline.types import Box, Frame, Track
 
 FPS = 10.0  # PETS09 container rate
 BOX: Box = (300.0, 200.0, 360.0, 330.0)
@@ -130,12 +131,15 @@ def test_overlapping_events_and_close_mid_event(frames: list[Frame], tmp_path: P
     assert no_parts(tmp_path)
 
 
-def test_abort_leaves_nothing(frames: list[Frame], tmp_path: Path) -> None:
+def test_abort_leaves_no_clip(frames: list[Frame], tmp_path: Path) -> None:
+    """An unfinished clip is dropped whole; the snapshot and thumbnail written at the start are complete and stay."""
     done: list[EvidencePaths] = []
-    rec = EvidenceRecorder(tmp_path, pre_roll=1.0, post_roll=1.0, on_done=done.append)
+    started: list[EvidencePaths] = []
+    rec = EvidenceRecorder(tmp_path, pre_roll=1.0, post_roll=1.0, on_done=done.append, on_started=started.append)
     drive(rec, frames[:40], {20: [change("start", 2.0, None, 0.5, BOX)]})
     rec.abort()
-    assert not done and not list(tmp_path.iterdir())
+    assert not done and len(started) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([started[0].snapshot.name, started[0].thumbnail.name])
 
 
 def test_buffer_is_bounded(frames: list[Frame], tmp_path: Path) -> None:
@@ -145,3 +149,37 @@ def test_buffer_is_bounded(frames: list[Frame], tmp_path: Path) -> None:
     assert sum(b.jpeg.nbytes for b in rec.buffer) < 31 * frames[0].image.nbytes / 5  # JPEG, not raw
     with pytest.raises(CctvError, match="shorter than pre_roll"):
         EvidenceRecorder(tmp_path, pre_roll=5.0, max_buffer_seconds=2.0)
+
+
+def test_the_clip_shows_the_event_and_the_raw_clip_does_not(frames: list[Frame], tmp_path: Path) -> None:
+    """Stills exist from the start; the played clip has the event's box (following its track) and the rule's zone."""
+    from pipeline.config import load_config
+
+    cam = load_config(Path(__file__).parents[1] / "configs" / "pets09.yaml").cameras["pets"]
+    done: list[EvidencePaths] = []
+    started: list[EvidencePaths] = []
+    rec = EvidenceRecorder(tmp_path, 1.0, 0.5, on_done=done.append, on_started=started.append, camera=cam)
+    moved: Box = (320.0, 210.0, 380.0, 340.0)
+    for frame in frames[:50]:
+        rec.push(frame)
+        if frame.index == 20:
+            rec.on_change(EventChange("start", replace(change("start", 2.0, None, 0.5, BOX).event, zone="road_west")))
+            assert started and started[0].snapshot.is_file() and started[0].thumbnail.is_file() and not done
+        if frame.index == 30:
+            rec.observe([Track(7, "person", moved, 0.9, 2.0, 3.0, 30)])
+        if frame.index == 40:
+            rec.on_change(EventChange("end", replace(change("end", 2.0, 4.0, 0.5, BOX).event, zone="road_west")))
+    rec.close()
+    (paths,) = done
+
+    def frame_at(path: Path, t: float) -> np.ndarray:
+        with av.open(str(path)) as container:
+            return next(f.to_ndarray(format="bgr24") for f in container.decode(video=0) if f.time >= t - 1e-3)
+
+    assert len(clip_times(paths.clip)[0]) == len(clip_times(paths.raw)[0])
+    t0 = frames[10].pts  # the clip starts one second of pre-roll before the event
+    shown, raw = frame_at(paths.clip, 3.5 - t0), frame_at(paths.raw, 3.5 - t0)
+    red = lambda img, x, y: img[y, x, 2] > 180 and img[y, x, 0] < 100  # noqa: E731  the alarm colour (BGR)
+    assert red(shown, 320, 275) and not red(raw, 320, 275)  # the left edge of the track's box at its new place
+    zone_x, zone_y = 150, 180  # on the top edge of road_west
+    assert abs(int(shown[zone_y, zone_x, 0]) - int(raw[zone_y, zone_x, 0])) > 60

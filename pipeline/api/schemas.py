@@ -71,6 +71,7 @@ class EventOut(BaseModel):
     clip_url: str | None = Field(description="GET it for the MP4 clip; null when there is none (yet, or retained away)")
     snapshot_url: str | None
     thumbnail_url: str | None
+    raw_clip_url: str | None = Field(description="the clip with nothing drawn on it (for export)")
 
     @classmethod
     def of(cls, stored: StoredEvent) -> EventOut:
@@ -83,6 +84,7 @@ class EventOut(BaseModel):
             clip_url=f"{base}/clip.mp4" if stored.clip else None,
             snapshot_url=f"{base}/snapshot.jpg" if stored.snapshot else None,
             thumbnail_url=f"{base}/thumbnail.jpg" if stored.thumbnail else None,
+            raw_clip_url=f"{base}/raw.mp4" if stored.raw_clip else None,
         )
 
 

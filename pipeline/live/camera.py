@@ -176,7 +176,8 @@ class CameraWorker:
         """Run one connection until the source ends or stop(); end its events and finish its clips."""
         evidence = self.service.evidence
         recorder = EvidenceRecorder(
-            self.evidence_dir, evidence.pre_roll, evidence.post_roll, on_done=self.on_evidence
+            self.evidence_dir, evidence.pre_roll, evidence.post_roll, on_done=self.on_evidence,
+            on_started=self.on_evidence, camera=self.cam,
         )
         start = time.time()
         run = CameraRun(
@@ -192,9 +193,10 @@ class CameraWorker:
                     batch = src.take(self.cam.detect.pack_frames)
                     if not batch:
                         break
-                    offset = time.time() - batch[0].pts if offset is None else offset
+                    skipped = src.take_skipped()
+                    offset = time.time() - (skipped or batch)[0].pts if offset is None else offset
                     frames = [replace(f, pts=f.pts + offset) for f in batch]
-                    results = run.process(frames)
+                    results = run.process(frames, [replace(f, pts=f.pts + offset) for f in skipped])
                 now = time.time()
                 self._overlay = results[-1]
                 self.selection.observe(now, self.state.open_events, {t.label for t in results[-1].eligible})

@@ -36,16 +36,15 @@ class StoreWriter:
         self._queue.put(lambda: self.store.apply(change))
 
     def set_evidence(self, paths: EvidencePaths) -> None:
-        """An evidence recorder's `on_done`: queue the finished files' paths (relative to the data dir)."""
+        """An evidence recorder's `on_started` and `on_done`: queue the paths of the files that exist now
+        (the snapshot and thumbnail from the start, the clips once finished), relative to the data dir."""
         root = self.store.data_dir
+        names = ("clip", "raw_clip", "snapshot", "thumbnail")
+        files = {name: path for name, path in zip(names, (paths.clip, paths.raw, paths.snapshot, paths.thumbnail))}
+        ready = {name: _relative(path, root) for name, path in files.items() if path.is_file()}
 
         def write() -> None:
-            self.store.set_evidence(
-                paths.event_id,
-                clip=_relative(paths.clip, root),
-                snapshot=_relative(paths.snapshot, root),
-                thumbnail=_relative(paths.thumbnail, root),
-            )
+            self.store.set_evidence(paths.event_id, **ready)
 
         self._queue.put(write)
 

@@ -119,9 +119,14 @@ class EventStore:
         return self.events.reviews(event_id)
 
     def set_evidence(
-        self, event_id: str, clip: str | None = None, snapshot: str | None = None, thumbnail: str | None = None
+        self,
+        event_id: str,
+        clip: str | None = None,
+        snapshot: str | None = None,
+        thumbnail: str | None = None,
+        raw_clip: str | None = None,
     ) -> StoredEvent:
-        return self.events.set_evidence(event_id, clip, snapshot, thumbnail)
+        return self.events.set_evidence(event_id, clip, snapshot, thumbnail, raw_clip)
 
     # -- audit (store/audit.py) -------------------------------------------------------------------
 

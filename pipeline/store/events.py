@@ -48,6 +48,7 @@ class StoredEvent:
     clip: str | None
     snapshot: str | None
     thumbnail: str | None
+    raw_clip: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +80,9 @@ def _stored(row: EventRow) -> StoredEvent:
     values = {name: getattr(row, name) for name in EVENT_FIELDS}
     event = Event(**{**values, "box": tuple(row.box)})
     state = cast(ReviewState, row.review_state)
-    return StoredEvent(event, row.created_at, row.updated_at, state, row.clip, row.snapshot, row.thumbnail)
+    return StoredEvent(
+        event, row.created_at, row.updated_at, state, row.clip, row.snapshot, row.thumbnail, row.raw_clip
+    )
 
 
 def _row(session: Session, event_id: str) -> EventRow:
@@ -206,10 +209,16 @@ class EventRecords:
             return [Review(r.id, r.event_id, r.action, r.operator, r.note, r.at) for r in rows]
 
     def set_evidence(
-        self, event_id: str, clip: str | None = None, snapshot: str | None = None, thumbnail: str | None = None
+        self,
+        event_id: str,
+        clip: str | None = None,
+        snapshot: str | None = None,
+        thumbnail: str | None = None,
+        raw_clip: str | None = None,
     ) -> StoredEvent:
         """Point the event at its evidence files (paths relative to the data dir); None leaves a path as is."""
-        given = {k: v for k, v in {"clip": clip, "snapshot": snapshot, "thumbnail": thumbnail}.items() if v is not None}
+        files = {"clip": clip, "snapshot": snapshot, "thumbnail": thumbnail, "raw_clip": raw_clip}
+        given = {k: v for k, v in files.items() if v is not None}
         for relative in given.values():
             evidence_path(self.db.data_dir, relative)
         with self.db.sessions.begin() as session:

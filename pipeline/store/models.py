@@ -43,6 +43,7 @@ class EventRow(Base):
     updated_at: Mapped[float] = mapped_column(Float)
     review_state: Mapped[str] = mapped_column(String(32), default="unreviewed", server_default="unreviewed")
     clip: Mapped[str | None] = mapped_column(String(512))  # evidence paths, relative to the data dir
+    raw_clip: Mapped[str | None] = mapped_column(String(512))  # the clip's frames with nothing drawn
     snapshot: Mapped[str | None] = mapped_column(String(512))
     thumbnail: Mapped[str | None] = mapped_column(String(512))
 

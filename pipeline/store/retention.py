@@ -17,7 +17,8 @@ from pipeline.store.audit import add_entry
 from pipeline.store.db import Database
 from pipeline.store.models import EventRow
 
-EVIDENCE = ("clip", "snapshot", "thumbnail")
+EVIDENCE = ("clip", "raw_clip", "snapshot", "thumbnail")
+CLIPS = ("clip", "raw_clip")  # what the disk budget counts
 EVIDENCE_DIR = "evidence"
 ORPHAN_GRACE_S = 60.0  # a recorder may be writing a file whose path is not stored yet
 _HAS_EVIDENCE = or_(*(getattr(EventRow, k).is_not(None) for k in EVIDENCE))
@@ -48,15 +49,15 @@ class Retention:
         with self.db.sessions.begin() as session:
             oldest_first = select(EventRow).order_by(EventRow.created_at, EventRow.start, EventRow.id)
             rows = session.scalars(oldest_first.where(_HAS_EVIDENCE)).all()
-            clip_bytes = sum(self._size(r.clip) for r in rows)
+            clip_bytes = sum(self._size(getattr(r, name)) for r in rows for name in CLIPS)
             for row in rows:
                 old = cutoff is not None and row.created_at < cutoff
                 over = max_clip_bytes is not None and clip_bytes > max_clip_bytes
-                for name in EVIDENCE if old else ("clip",) if over else ():
+                for name in EVIDENCE if old else CLIPS if over else ():
                     relative = getattr(row, name)
                     if relative is not None:
                         doomed.append(relative)
-                        clip_bytes -= self._size(relative) if name == "clip" else 0
+                        clip_bytes -= self._size(relative) if name in CLIPS else 0
                         setattr(row, name, None)
             if doomed:
                 add_entry(self.db, session, "retention", "retain", None, {"deleted": doomed})

@@ -19,6 +19,7 @@ from pipeline.store import ACTIONS
 router = APIRouter(prefix="/api/events")
 EVIDENCE_FILES = {  # URL file name -> (StoredEvent field, media type)
     "clip.mp4": ("clip", "video/mp4"),
+    "raw.mp4": ("raw_clip", "video/mp4"),
     "snapshot.jpg": ("snapshot", "image/jpeg"),
     "thumbnail.jpg": ("thumbnail", "image/jpeg"),
 }
