@@ -20,10 +20,18 @@ PRE_ROLL, POST_ROLL = 2.0, 1.0
 EVENT_WAIT_S = 150.0
 
 
-def site_config(path: Path, data: Path, port: int, **service: object) -> Path:
-    """PETS09 looped as a live camera, plus a camera whose RTSP source refuses connections."""
+def pets_camera(**changes: object) -> dict[str, object]:
+    """The PETS09 example camera, looped as a live camera at 5 fps, with `changes` on top."""
     pets = yaml.safe_load((ROOT / "configs" / "pets09.yaml").read_text())["cameras"]["pets"]
     pets.update(source=str(FOOTAGE / "pets09-s2l1.avi"), loop=True, detect={"fps": 5})
+    pets.update(changes)
+    return pets
+
+
+def site_config(
+    path: Path, data: Path, port: int, cameras: dict[str, object] | None = None, **service: object
+) -> Path:
+    """PETS09 looped as a live camera, plus a camera whose RTSP source refuses connections (or `cameras`)."""
     config = {
         "model": {"path": str(ROOT / "models" / "yolo11n_int8_openvino_model")},
         "service": {
@@ -32,7 +40,7 @@ def site_config(path: Path, data: Path, port: int, **service: object) -> Path:
             "evidence": {"pre_roll": PRE_ROLL, "post_roll": POST_ROLL},
             **service,
         },
-        "cameras": {"pets": pets, "broken": {"source": "rtsp://127.0.0.1:9/none", "detect": {"fps": 5}}},
+        "cameras": cameras or {"pets": pets_camera(), "broken": {"source": "rtsp://127.0.0.1:9/none", "detect": {"fps": 5}}},
     }
     path.write_text(yaml.safe_dump(config))
     return path
@@ -112,10 +120,10 @@ class Service:
         return next((e for e in items if e["clip_url"] and e["end"] is not None), None)
 
 
-def start_service(root: Path, **service: object) -> Service:
+def start_service(root: Path, cameras: dict[str, object] | None = None, **service: object) -> Service:
     """A service on a free port with viewer/operator/admin tokens (names `{role}-1`), started and listening."""
     port = free_port()
-    svc = Service(site_config(root / "site.yaml", root / "data", port, **service), root / "data", port)
+    svc = Service(site_config(root / "site.yaml", root / "data", port, cameras, **service), root / "data", port)
     for role in ("viewer", "operator", "admin"):
         result = cctv("token", "create", "--role", role, "--name", f"{role}-1", "--config", svc.config)
         assert result.returncode == 0, result.stderr

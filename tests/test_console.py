@@ -183,27 +183,68 @@ def test_viewer_cannot_review(browser: Browser, svc: Service, consoles: list[Con
     expect(page.locator(f'#queue li[data-id="{event_id}"]')).to_have_count(1)
 
 
-def test_camera_wall_shows_states_and_active_cameras_first(
+def tile_pixels(page: Page, camera: str) -> bytes:
+    """A screenshot of a wall tile's video (PNG bytes)."""
+    return page.locator(f'.tile[data-camera="{camera}"] .frame').screenshot()
+
+
+def test_selection_wall_shows_the_selected_camera_live(
     browser: Browser, svc: Service, consoles: list[Console]
 ) -> None:
+    """PETS09 has events (selected, live video with boxes); the broken camera has none: off the wall, listed."""
     page = open_console(consoles, browser, svc, "operator").page
     page.click("#tab-wall")
-    broken = page.locator('.tile[data-camera="broken"]')
     pets = page.locator('.tile[data-camera="pets"]')
-    expect(broken).to_have_attribute("data-status", "failed", timeout=60_000)
-    expect(broken.locator(".cam-status")).to_have_text("failed")
-    expect(broken.locator(".cam-error")).not_to_be_empty()
-    expect(pets).to_have_attribute("data-status", "live")
+    expect(pets).to_be_visible(timeout=EVENT_WAIT_MS)  # on the wall once it has had an event
+    expect(page.locator('.tile[data-camera="broken"]')).to_have_count(0)
+    expect(page.locator("#wall-count")).to_have_text("1 of 2 cameras selected")
+    expect(page.locator("#wall-problems-list")).to_contain_text("broken: failed", timeout=60_000)
     expect(pets.locator(".cam-status")).to_have_text("live")
     page.wait_for_function("() => document.querySelector('.tile[data-camera=pets] img').naturalWidth > 0")
-    # Cameras with an active event come first: no active tile after an inactive one.
-    flags = page.eval_on_selector_all("#wall .tile", "tiles => tiles.map(t => t.classList.contains('active'))")
-    assert flags == sorted(flags, reverse=True), flags
+    first = tile_pixels(page, "pets")
+    page.wait_for_timeout(1500)
+    assert tile_pixels(page, "pets") != first  # live video: the frames advance
+    # boxes are drawn on the live view: the tracks' green or red outlines are there
+    boxes = page.evaluate("""() => {
+        const img = document.querySelector('.tile[data-camera=pets] img');
+        const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+        const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+        const d = g.getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let i = 0; i < d.length; i += 4) if ((d[i+1] > 190 && d[i] < 120 && d[i+2] < 120) || (d[i] > 200 && d[i+1] < 80)) n++;
+        return n; }""")
+    assert boxes > 200, boxes
     page.screenshot(path=ARTIFACTS / "camera-wall.png")
 
+    page.keyboard.press("1")
+    page.keyboard.press("p")  # pin it: it stays on the wall, and the pin survives a reload
+    expect(pets).to_have_class(re.compile(r"\bpinned\b"))
+    page.reload()
+    page.click("#tab-wall")
+    expect(page.locator('.tile[data-camera="pets"]')).to_have_class(re.compile(r"\bpinned\b"), timeout=30_000)
+    page.keyboard.press("1")
+    page.keyboard.press("d")  # dismiss: off the wall until its next event
+    expect(page.locator('.tile[data-camera="pets"]')).to_have_count(0)
+    assert "pets" in page.evaluate("localStorage.getItem('cctv.dismissed')")
+    expect(page.locator('.tile[data-camera="pets"]')).to_be_visible(timeout=EVENT_WAIT_MS)  # its next event
+
     page.click("#topbar .lang-toggle")
-    expect(broken.locator(".cam-status")).to_have_text("장애")
+    expect(page.locator("#wall-count")).to_have_text("2대 중 1대 선별")
+    expect(page.locator("#wall-problems-list")).to_contain_text("장애")
     page.screenshot(path=ARTIFACTS / "camera-wall-ko.png")
+    page.click("#topbar .lang-toggle")
+
+
+def test_korean_mode_shows_no_english_values(browser: Browser, svc: Service, consoles: list[Console]) -> None:
+    page = open_console(consoles, browser, svc, "operator", path="/?review_state=any").page
+    expect(page.locator("#queue li").first).to_be_visible(timeout=EVENT_WAIT_MS)
+    page.click("#topbar .lang-toggle")
+    page.locator("#queue li").first.click()
+    expect(page.locator("#user")).to_contain_text("운영자")  # the role too
+    english = {"person", "intrusion", "line_crossing", "loitering", "crowding", "a_to_b", "b_to_a", "operator"}
+    shown = page.eval_on_selector_all("#queue .label, #details dd, #event-title, #user", "els => els.map(e => e.textContent)")
+    assert not [text for text in shown if any(word in text.split() for word in english)], shown
+    page.screenshot(path=ARTIFACTS / "event-view-ko.png")
+    page.click("#topbar .lang-toggle")
 
 
 def test_language_switch_persists(browser: Browser, svc: Service, consoles: list[Console]) -> None:
@@ -271,7 +312,8 @@ def test_usable_at_1280x720(browser: Browser, svc: Service, consoles: list[Conso
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert page.evaluate("document.querySelector('#event-view').scrollWidth <= document.querySelector('#event-view').clientWidth")
     page.screenshot(path=ARTIFACTS / "event-view-1280x720.png")
+    expect(page.locator("#clock")).to_be_in_viewport()
     page.click("#tab-wall")
-    expect(page.locator('.tile[data-camera="pets"]')).to_be_in_viewport()
+    expect(page.locator('.tile[data-camera="pets"]')).to_be_in_viewport(timeout=EVENT_WAIT_MS)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.screenshot(path=ARTIFACTS / "camera-wall-1280x720.png")

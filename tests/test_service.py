@@ -68,6 +68,7 @@ def test_event_with_playable_clip_snapshot_and_thumbnail(service: Service) -> No
 def test_review_is_recorded_and_audited(service: Service) -> None:
     event = service.wait_for("a finished event", service.finished_event)
     assert isinstance(event, dict)
+    assert service.get(event["clip_url"]).status_code == 200  # a viewer watches it: audited
     assert service.post(f"/api/events/{event['id']}/review", {"action": "escalate"}, role="viewer").status_code == 403
     response = service.post(f"/api/events/{event['id']}/review", {"action": "acknowledge", "note": "checked"})
     assert response.status_code == 200

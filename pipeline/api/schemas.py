@@ -155,6 +155,7 @@ class CameraOut(BaseModel):
     events_started: int
     latest_url: str | None
     live_url: str = Field(description="GET it for live video (MJPEG: every sampled frame, tracks and alarms drawn)")
+    view_url: str = Field(description="GET it for the newest frame of that video as one JPEG (`?width=`): walls poll it")
     selected: bool = Field(description="on the operators' wall now: an open event, just after one, or presence")
     selection_reason: str = Field(description="event, hold, presence, or empty when not selected")
     selected_since: float | None = Field(description="wall time (Unix seconds) it was put on the wall")
@@ -184,6 +185,7 @@ class CameraOut(BaseModel):
             events_started=state.events_started,
             latest_url=f"/api/cameras/{worker.name}/latest.jpg" if worker.latest is not None else None,
             live_url=f"/api/cameras/{worker.name}/live.mjpeg",
+            view_url=f"/api/cameras/{worker.name}/view.jpg",
             selected=selection.selected,
             selection_reason=selection.reason,
             selected_since=selection.since,

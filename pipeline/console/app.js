@@ -1,11 +1,12 @@
 // Operator console: sign-in, the live event queue, the event view with review actions, the camera wall.
 // Plain ES module, no build step. All text goes into the page through textContent (never innerHTML).
-import { applyStatic, getLang, setLang, t } from "./i18n.js";
+import { applyStatic, getLang, setLang, t, value } from "./i18n.js";
 
 const $ = (selector) => document.querySelector(selector);
 const FILTERS = ["camera", "rule", "label", "review_state", "since", "until"];
 const PAGE = 100;
 const CAMERA_POLL_MS = 1500;
+const TILE_MIN_MS = 200; // at most 5 frames a second per tile
 
 const state = {
   me: null,
@@ -32,7 +33,12 @@ async function api(path, { method = "GET", body } = {}) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const response = await fetch(path, init);
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    return { ok: false, status: 0, data: null }; // the server is unreachable: callers show it or try again
+  }
   let data = null;
   if (response.status !== 204) data = await response.json().catch(() => null);
   return { ok: response.ok, status: response.status, data };
@@ -41,7 +47,8 @@ async function api(path, { method = "GET", body } = {}) {
 function detailOf(result) {
   const detail = result.data?.detail;
   if (typeof detail === "string") return detail;
-  return detail ? JSON.stringify(detail) : `HTTP ${result.status}`;
+  if (detail) return JSON.stringify(detail);
+  return result.status ? `HTTP ${result.status}` : t("unreachable");
 }
 
 // ---- Time, always in the site's time zone -------------------------------------------------------------------
@@ -187,7 +194,7 @@ function fillRow(li, event) {
   thumb.querySelector(".live").textContent = t("open");
   li.querySelector(".cam").textContent = event.camera;
   li.querySelector(".rule").textContent = event.rule;
-  li.querySelector(".label").textContent = event.label ?? event.type;
+  li.querySelector(".label").textContent = value(event.label ?? event.type);
   li.querySelector("time").textContent = fmtTime(event.start);
   li.querySelector("time").dateTime = new Date(event.start * 1000).toISOString();
   li.querySelector(".dur").textContent = fmtDuration(event);
@@ -298,7 +305,7 @@ function showEvent(event) {
   $("#snapshot-pending").hidden = Boolean(event.snapshot_url);
   $("#snapshot-pending").textContent = t("snapshotPending");
 
-  $("#event-title").textContent = `${event.rule} · ${event.camera}${event.label ? ` · ${event.label}` : ""}`;
+  $("#event-title").textContent = `${event.rule} · ${event.camera}${event.label ? ` · ${value(event.label)}` : ""}`;
   renderDetails(event);
   for (const button of document.querySelectorAll("#actions .act")) button.disabled = !canReview();
   $("#note").disabled = !canReview();
@@ -314,12 +321,12 @@ function renderDetails(event) {
     ["duration", fmtDuration(event), "duration"],
     ["score", event.score.toFixed(2)],
     ["priority", event.priority],
-    ["type", event.type],
-    ["label", event.label],
+    ["type", value(event.type)],
+    ["label", value(event.label)],
     ["track", event.track_id],
     ["zone", event.zone],
     ["line", event.line],
-    ["direction", event.direction],
+    ["direction", value(event.direction)],
     ["count", event.count],
     ["id", event.id],
   ];
@@ -334,6 +341,7 @@ function renderDetails(event) {
 }
 
 const canReview = () => state.me && state.me.role !== "viewer";
+const whoText = (me) => t("signedInAs", { name: me.name, role: t(`role_${me.role}`) });
 
 function showMessage(text, kind = "info") {
   const msg = $("#action-msg");
@@ -366,7 +374,24 @@ async function review(action) {
   showMessage(t("reviewed", { state: stateText(result.data.review_state) }), "ok");
 }
 
-// ---- The camera wall ---------------------------------------------------------------------------------------
+// ---- The selection wall: live video of the cameras that need watching, and only those ------------------------
+
+const PINS = "cctv.pins";
+const DISMISSED = "cctv.dismissed";
+const SOUND = "cctv.sound";
+const FRESH_MS = 5000; // a camera that has just come onto the wall stays highlighted this long
+const load = (key, fallback) => { try { return JSON.parse(localStorage.getItem(key)) ?? fallback; } catch { return fallback; } };
+state.pins = new Set(load(PINS, []));
+state.dismissed = new Map(Object.entries(load(DISMISSED, {}))); // camera -> when the operator took it off (epoch s)
+state.sound = load(SOUND, false);
+state.onWall = new Set(); // cameras shown on the last render
+state.focus = null; // the tile the keys act on
+
+function saveWallChoices() {
+  localStorage.setItem(PINS, JSON.stringify([...state.pins]));
+  localStorage.setItem(DISMISSED, JSON.stringify(Object.fromEntries(state.dismissed)));
+  localStorage.setItem(SOUND, JSON.stringify(state.sound));
+}
 
 async function pollCameras() {
   const result = await api("/api/cameras");
@@ -383,46 +408,163 @@ function refreshCurrentFrame() {
   refreshFrame($("#clip-pane"), `/api/cameras/${encodeURIComponent(event.camera)}/latest.jpg`);
 }
 
-function activeCameras() {
-  const active = new Set(state.cameras.filter((c) => c.open_events > 0).map((c) => c.id));
-  for (const event of state.events.values()) if (event.end === null) active.add(event.camera);
-  return active;
+// The camera's most urgent open event (or its newest event): what its tile is about, and what Enter opens.
+function eventOf(cameraId) {
+  const mine = [...state.events.values()].filter((e) => e.camera === cameraId);
+  return mine.sort((a, b) => (a.end === null) - (b.end === null) || a.priority - b.priority || a.start - b.start).at(-1);
+}
+
+function wallCameras() {
+  const shown = state.cameras.filter((c) => state.pins.has(c.id) || (c.selected && !state.dismissed.has(c.id)));
+  const urgency = (c) => eventOf(c.id)?.priority ?? -1;
+  return shown.sort((a, b) => urgency(b) - urgency(a) || (b.selected_since ?? 0) - (a.selected_since ?? 0));
+}
+
+function beep() {
+  try {
+    const audio = new AudioContext();
+    const tone = audio.createOscillator();
+    tone.frequency.value = 880;
+    tone.connect(audio.destination);
+    tone.start();
+    tone.stop(audio.currentTime + 0.15);
+  } catch { /* no audio device */ }
+}
+
+function makeTile(camera) {
+  const tile = el("div", "tile");
+  tile.dataset.camera = camera.id;
+  tile.tabIndex = 0;
+  const bar = el("div", "tile-bar");
+  bar.append(el("span", "tile-key"), el("span", "cam-name", camera.id), el("span", "cam-rule"), el("span", "cam-status"),
+    el("span", "cam-extra"));
+  const frame = el("div", "frame");
+  const img = el("img");
+  img.alt = camera.id;
+  frame.append(img, el("span", "noframe"));
+  tile.append(frame, bar, el("div", "cam-error"));
+  tile.addEventListener("click", () => focusTile(camera.id));
+  tile.addEventListener("dblclick", () => openCameraEvent(camera.id));
+  return tile;
 }
 
 function renderWall() {
   const wall = $("#wall");
-  const active = activeCameras();
-  // Cameras with an active event first, then failing ones, then the rest by name.
-  const rank = (c) => (active.has(c.id) ? 0 : ["failed", "reconnecting"].includes(c.status) ? 1 : 2);
-  const cameras = [...state.cameras].sort((a, b) => rank(a) - rank(b) || a.id.localeCompare(b.id));
+  const cameras = wallCameras();
+  const now = Date.now();
+  const live = state.view === "wall";
+  const shown = new Set(cameras.map((c) => c.id));
+  for (const [id, tile] of state.tiles) {
+    if (!shown.has(id) || !live) {
+      tile.remove();
+      if (!shown.has(id)) state.tiles.delete(id);
+    }
+  }
+  for (const camera of cameras) {
+    if (!state.onWall.has(camera.id) && state.onWall.size + state.tiles.size > 0) {
+      state.fresh = { ...(state.fresh ?? {}), [camera.id]: now }; // newly selected
+      if (state.sound) beep();
+    }
+  }
+  state.onWall = shown;
+  const columns = Math.max(1, Math.ceil(Math.sqrt(cameras.length)));
+  wall.style.setProperty("--cols", String(columns));
+  wall.style.setProperty("--rows", String(Math.max(1, Math.ceil(cameras.length / columns))));
+  if (!live) return updateWallBadge(cameras);
   cameras.forEach((camera, index) => {
     let tile = state.tiles.get(camera.id);
     if (!tile) {
-      tile = el("div", "tile");
-      tile.dataset.camera = camera.id;
-      const bar = el("div", "tile-bar");
-      bar.append(el("span", "cam-name", camera.id), el("span", "cam-status"), el("span", "cam-extra"));
-      tile.append(el("div", "frame"), bar, el("div", "cam-error"));
-      tile.querySelector(".frame").append(el("img"), el("span", "noframe"));
+      tile = makeTile(camera);
       state.tiles.set(camera.id, tile);
     }
+    const width = Math.min(1280, Math.round(wall.clientWidth / columns));
+    tile.dataset.url = `${camera.view_url}?width=${Math.max(320, width - width % 32)}`;
+    tile.dataset.period = String(Math.max(TILE_MIN_MS, 1000 / (camera.fps_in || 5)));
+    const event = eventOf(camera.id);
+    const reason = state.pins.has(camera.id) && !camera.selected ? "pinned" : camera.selection_reason;
     tile.dataset.status = camera.status;
-    tile.classList.toggle("active", active.has(camera.id));
+    tile.dataset.reason = reason || "";
+    tile.classList.toggle("active", camera.open_events > 0);
+    tile.classList.toggle("pinned", state.pins.has(camera.id));
+    tile.classList.toggle("fresh", now - (state.fresh?.[camera.id] ?? 0) < FRESH_MS);
+    tile.classList.toggle("focus", state.focus === camera.id);
+    tile.querySelector(".tile-key").textContent = index < 9 ? String(index + 1) : "";
+    tile.querySelector(".cam-rule").textContent = event && event.end === null ? `${event.rule} · ${value(event.label ?? event.type)}` : "";
     const status = tile.querySelector(".cam-status");
     status.textContent = t(`cam_${camera.status}`);
     status.className = `cam-status status-${camera.status}`;
-    const extra = [t("fps", { fps: camera.fps_in.toFixed(1) })];
-    if (active.has(camera.id)) extra.push(t("openEvents", { n: Math.max(camera.open_events, 1) }));
+    const extra = [t("analysed", { fps: camera.fps_analysed.toFixed(1) })];
+    if (reason) extra.push(t(`sel_${reason}`));
     tile.querySelector(".cam-extra").textContent = extra.join(" · ");
     tile.querySelector(".cam-error").textContent = camera.status === "live" ? "" : camera.error ?? "";
     tile.querySelector(".noframe").textContent = t("noFrame");
-    tile.querySelector(".noframe").hidden = Boolean(camera.latest_url);
-    if (camera.latest_url && state.view === "wall") refreshFrame(tile, camera.latest_url);
     if (wall.children[index] !== tile) wall.insertBefore(tile, wall.children[index] ?? null);
   });
+  $("#wall-empty").hidden = cameras.length > 0;
+  const problems = state.cameras.filter((c) => !shown.has(c.id) && ["failed", "reconnecting"].includes(c.status));
+  $("#wall-problems").hidden = problems.length === 0;
+  $("#wall-problems-list").textContent = problems.map((c) => `${c.id}: ${t(`cam_${c.status}`)}${c.error ? ` (${c.error})` : ""}`).join(" · ");
+  updateWallBadge(cameras);
+}
+
+function updateWallBadge(cameras) {
+  const text = t("wallCount", { n: cameras.length, m: state.cameras.length });
+  $("#wall-count").textContent = text;
   const badge = $("#wall-alert");
-  badge.textContent = String(active.size);
-  badge.hidden = active.size === 0;
+  badge.textContent = String(cameras.length);
+  badge.hidden = cameras.length === 0;
+  $("#sound").textContent = t(state.sound ? "soundOn" : "soundOff");
+}
+
+function focusTile(cameraId) {
+  state.focus = cameraId;
+  renderWall();
+}
+
+function openCameraEvent(cameraId) {
+  const event = eventOf(cameraId);
+  setView("events");
+  if (event) select(event.id);
+  else showMessage(t("noEvent"), "info");
+}
+
+function wallKey(key) {
+  const cameras = wallCameras();
+  if (/^[1-9]$/.test(key)) {
+    const camera = cameras[Number(key) - 1];
+    if (camera) focusTile(camera.id);
+    return true;
+  }
+  const focus = state.focus && state.cameras.find((c) => c.id === state.focus);
+  if (key === "s") {
+    state.sound = !state.sound;
+  } else if (!focus) {
+    return false;
+  } else if (key === "p") {
+    if (state.pins.has(focus.id)) state.pins.delete(focus.id);
+    else state.pins.add(focus.id);
+  } else if (key === "d") {
+    state.pins.delete(focus.id);
+    state.dismissed.set(focus.id, Date.now() / 1000);
+    state.focus = null;
+  } else if (key === "Enter") {
+    openCameraEvent(focus.id);
+    return true;
+  } else {
+    return false;
+  }
+  saveWallChoices();
+  renderWall();
+  return true;
+}
+
+// A dismissed camera comes back with its next event.
+function undismiss(event) {
+  const since = state.dismissed.get(event.camera);
+  if (since !== undefined && event.start > since) {
+    state.dismissed.delete(event.camera);
+    saveWallChoices();
+  }
 }
 
 // Fetch the newest frame as a blob and swap it in when it has arrived, so tiles never flash empty.
@@ -430,15 +572,29 @@ async function refreshFrame(holder, url) {
   if (holder.dataset.loading === "1") return;
   holder.dataset.loading = "1";
   try {
-    const response = await fetch(`${url}?t=${Date.now()}`, { credentials: "same-origin" });
+    const response = await fetch(`${url}${url.includes("?") ? "&" : "?"}t=${Date.now()}`, { credentials: "same-origin" });
     if (response.ok) {
       const img = holder.querySelector("img");
       const old = img.src;
       img.src = URL.createObjectURL(await response.blob());
       if (old.startsWith("blob:")) URL.revokeObjectURL(old);
     }
+  } catch {
+    /* unreachable for a moment: the next poll tries again, and the camera poll shows the outage */
   } finally {
     holder.dataset.loading = "0";
+  }
+}
+
+// Each tile on the wall polls its camera's drawn frame at the camera's sampled rate. Polling, not an MJPEG stream
+// per tile: a browser keeps six connections to a server, and a wall of nine streams would hold them all.
+function refreshTiles() {
+  if (state.view !== "wall") return;
+  const now = Date.now();
+  for (const tile of state.tiles.values()) {
+    if (!tile.isConnected || !tile.dataset.url || now - (tile.fetchedAt ?? 0) < Number(tile.dataset.period)) continue;
+    tile.fetchedAt = now;
+    refreshFrame(tile.querySelector(".frame"), tile.dataset.url);
   }
 }
 
@@ -471,7 +627,11 @@ function connectStream() {
     }
   };
   for (const kind of ["start", "update", "end", "evidence", "review"]) {
-    source.addEventListener(kind, (message) => upsert(JSON.parse(message.data)));
+    source.addEventListener(kind, (message) => {
+      const event = JSON.parse(message.data);
+      if (kind === "start") undismiss(event);
+      upsert(event);
+    });
   }
 }
 
@@ -493,7 +653,7 @@ function rerender() {
   if (state.current) showEvent(state.current);
   renderWall();
   setStreamState(state.streamState);
-  if (state.me) $("#user").textContent = t("signedInAs", state.me);
+  if (state.me) $("#user").textContent = whoText(state.me);
 }
 
 function tick() {
@@ -515,6 +675,10 @@ function onKey(e) {
   }
   const key = e.key.length === 1 ? e.key.toLowerCase() : e.key;
   const actions = { a: "acknowledge", f: "false_positive", e: "escalate" };
+  if (state.view === "wall" && wallKey(key)) {
+    e.preventDefault();
+    return;
+  }
   if (key === "j" || key === "ArrowDown") move(1);
   else if (key === "k" || key === "ArrowUp") move(-1);
   else if (actions[key] && state.view === "events" && state.current) {
@@ -536,7 +700,7 @@ async function start(me) {
   state.me = me;
   $("#signin").hidden = true;
   $("#app").hidden = false;
-  $("#user").textContent = t("signedInAs", me);
+  $("#user").textContent = whoText(me);
   document.body.dataset.role = me.role;
   const site = await api("/api/site");
   if (site.ok) {
@@ -553,6 +717,7 @@ async function start(me) {
   pollCameras();
   setInterval(pollCameras, CAMERA_POLL_MS);
   setInterval(tick, 1000);
+  setInterval(refreshTiles, TILE_MIN_MS / 2);
   tick();
 }
 
@@ -590,6 +755,7 @@ async function init() {
     controlsToFilters();
   });
   $("#more").addEventListener("click", () => loadQueue(true));
+  $("#sound").addEventListener("click", () => wallKey("s"));
   for (const button of document.querySelectorAll("#actions .act")) {
     button.addEventListener("click", () => review(button.dataset.action));
   }

@@ -62,9 +62,26 @@ const STRINGS = {
     failedReq: "Request failed ({status}): {detail}",
     streamLive: "Live",
     streamDown: "Reconnecting…",
+    unreachable: "server unreachable",
     streamConnecting: "Connecting…",
     signedInAs: "{name} ({role})",
     fps: "{fps} fps",
+    wallCount: "{n} of {m} cameras selected",
+    wallEmpty: "No camera needs watching now. Cameras come onto the wall when something happens.",
+    wallKeys: "Keys: 1-9 choose a tile, P pin, D dismiss, Enter open its event, S sound",
+    analysed: "{fps} fps analysed",
+    pinned: "pinned",
+    sel_event: "event",
+    sel_hold: "just ended",
+    sel_presence: "presence",
+    sel_pinned: "pinned",
+    soundOn: "Sound on",
+    soundOff: "Sound off",
+    problems: "Not on the wall, needs attention:",
+    role_viewer: "viewer",
+    role_operator: "operator",
+    role_admin: "admin",
+    noEvent: "No event for this camera yet.",
   },
   ko: {
     title: "CCTV 선별 관제",
@@ -127,11 +144,45 @@ const STRINGS = {
     failedReq: "요청 실패 ({status}): {detail}",
     streamLive: "실시간",
     streamDown: "재연결 중…",
+    unreachable: "서버에 연결할 수 없음",
     streamConnecting: "연결 중…",
     signedInAs: "{name} ({role})",
     fps: "{fps} fps",
+    wallCount: "{m}대 중 {n}대 선별",
+    wallEmpty: "지금 볼 카메라가 없습니다. 상황이 생기면 카메라가 월에 올라옵니다.",
+    wallKeys: "단축키: 1-9 타일 선택, P 고정, D 내리기, Enter 이벤트 열기, S 소리",
+    analysed: "분석 {fps} fps",
+    pinned: "고정",
+    sel_event: "이벤트",
+    sel_hold: "방금 종료",
+    sel_presence: "출현",
+    sel_pinned: "고정",
+    soundOn: "소리 켜짐",
+    soundOff: "소리 꺼짐",
+    problems: "월 밖, 확인 필요:",
+    role_viewer: "조회자",
+    role_operator: "운영자",
+    role_admin: "관리자",
+    noEvent: "이 카메라의 이벤트가 아직 없습니다.",
   },
 };
+
+// Values the engine produces (class names, rule types, directions), shown in the operator's language.
+const VALUES = {
+  ko: {
+    person: "사람", car: "차량", truck: "트럭", bus: "버스", motorcycle: "오토바이", bicycle: "자전거",
+    backpack: "배낭", handbag: "핸드백", suitcase: "여행 가방", object: "물체", fire: "화재",
+    intrusion: "침입", line_crossing: "선 통과", loitering: "배회", crowding: "군집",
+    abandoned_object: "유기", fall: "쓰러짐", fight: "싸움",
+    a_to_b: "A → B", b_to_a: "B → A", any: "양방향",
+  },
+};
+
+// A value from the engine (a label, a rule type, a direction) in the current language; unknown ones as they are.
+export function value(text) {
+  if (text === null || text === undefined) return text;
+  return VALUES[lang]?.[text] ?? text;
+}
 
 const KEY = "cctv.lang";
 let lang = localStorage.getItem(KEY) === "ko" ? "ko" : "en";

@@ -50,6 +50,7 @@ class Selection:
                 on = self.cfg.schedule is None or self.cfg.schedule.active(datetime.fromtimestamp(now, self.zone))
                 if on:
                     self._present_at = now
+            self._mark(now)
 
     def _reason(self, now: float) -> Reason:
         if self._open:
@@ -61,14 +62,18 @@ class Selection:
         return ""
 
     def _advance(self, now: float) -> None:
-        """Count the time since the last call as selected or not, and note when selection began."""
-        selected = bool(self._reason(now))
-        if selected:
+        """Count the time since the last call as selected (it was, at the last call) or not."""
+        if self._since is not None:
             self._selected_seconds += max(0.0, now - self._counted_to)
-            self._since = self._since if self._since is not None else now
-        else:
-            self._since = None
         self._counted_to = now
+        self._mark(now)
+
+    def _mark(self, now: float) -> None:
+        """Note when selection began, or that it ended."""
+        if not self._reason(now):
+            self._since = None
+        elif self._since is None:
+            self._since = now
 
     def state(self, now: float) -> SelectionState:
         with self._lock:

@@ -44,14 +44,31 @@ def latest_frame(live: Live, _: Viewer, camera_id: str) -> Response:
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
+WIDTH = Annotated[int, Query(ge=160, le=1920, description="frame width in pixels")]
+
+
+@router.get(
+    "/api/cameras/{camera_id}/view.jpg",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}} | AUTH_ERRORS | NOT_FOUND,
+)
+def view_frame(live: Live, _: Viewer, camera_id: str, width: WIDTH = 640) -> Response:
+    """The newest frame of the live video, drawn as in `live.mjpeg`: a wall of many cameras polls this, since a
+    browser keeps only six connections to a server and each MJPEG stream holds one for good."""
+    view = camera_worker(live, camera_id).view(width)
+    if view is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"camera {camera_id!r} has no frame yet")
+    headers = {"Cache-Control": "no-store", "X-Frame-Index": str(view[0])}
+    return Response(view[1], media_type="image/jpeg", headers=headers)
+
+
 @router.get(
     "/api/cameras/{camera_id}/live.mjpeg",
     response_class=StreamingResponse,
     responses={200: {"content": {"multipart/x-mixed-replace": {}}}} | AUTH_ERRORS | NOT_FOUND,
 )
 async def live_view(
-    request: Request, live: Live, hub: Hub, _: Viewer, camera_id: str,
-    width: Annotated[int, Query(ge=160, le=1920, description="frame width in pixels")] = 640,
+    request: Request, live: Live, hub: Hub, _: Viewer, camera_id: str, width: WIDTH = 640,
 ) -> StreamingResponse:
     """Live video as MJPEG (an `<img>` plays it): every sampled frame, with zones, lines, tracks and alarms drawn."""
     worker = camera_worker(live, camera_id)
