@@ -30,7 +30,7 @@ from pipeline.events import Event, EventCollector
 from pipeline.evidence import EvidenceRecorder
 from pipeline.formats import Prediction, write_jsonl, write_tracks
 from pipeline.sources import open_source
-from pipeline.types import Frame
+from pipeline.types import Frame, Track
 from pipeline.video import H264Writer
 
 
@@ -111,6 +111,11 @@ def replay(
         total = round(src.duration * cam.detect.fps) if cam.detect.fps and src.duration else src.frame_count
         bar = tqdm(total=total or None, unit="frame", desc=name, disable=not show, leave=False)
         tracks: dict[int, list[Prediction]] = {}
+        carry = cam.detect.carry_seconds
+
+        def carried(track: Track, t: float) -> bool:
+            """Seen on this frame, or carried on purpose (the detector was not asked to look at it yet)."""
+            return t - track.last_seen <= carry + 1e-6 if carry > 0 else track.last_seen == t
         cached: list[CachedFrame] = []
         run = CameraRun(
             name, cam, fps=src.fps, subscribers=[collector], detector=detector, size=(src.width, src.height),
@@ -121,7 +126,9 @@ def replay(
                 for batch in _batches(_dropped(src, drop, seed), cam.detect.pack_frames, clock):
                     for result in run.process(batch):
                         index = result.frame.index
-                        tracks[index] = [(t.track_id, *t.box) for t in result.tracks if t.last_frame == index]
+                        tracks[index] = [
+                            (t.track_id, *(t.expected or t.box)) for t in result.tracks if carried(t, result.frame.pts)
+                        ]
                         if cache_dir is not None:
                             cached.append(CachedFrame(index, result.frame.pts, result.detections))
                         if writer is not None:

@@ -134,6 +134,16 @@ class TimeTracker:
         self.next_id += 1
         return track
 
+    def expected(self, t: float) -> dict[int, np.ndarray]:
+        """Where the motion model puts each confirmed track at `t` (local id -> box); no state changes."""
+        out = {}
+        for track in self.tracks:
+            if track.confirmed:
+                cx, cy, w, h, vx, vy = track.x
+                cx, cy = cx + vx * (t - track.t), cy + vy * (t - track.t)
+                out[track.local_id] = np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+        return out
+
     def _predict(self, track: _Tracklet, t: float) -> None:
         dt = t - track.t
         if dt <= 0:

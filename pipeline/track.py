@@ -144,6 +144,14 @@ class TrackStage:
             self.qualified_hits.pop(tid, None)
             self.qualified_since.pop(tid, None)
             self.confident.pop(tid, None)
+        expected = {
+            self.ids[(label, local_id)]: box
+            for label, tracker in self.trackers.items() if isinstance(tracker, TimeTracker)
+            for local_id, box in tracker.expected(t).items() if (label, local_id) in self.ids
+        }
+        for tid, track in self.alive.items():
+            box = expected.get(tid) if track.last_seen < t else None
+            track.expected = None if box is None else (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
         return list(self.alive.values())
 
     def _persistent(self, track: Track) -> bool:

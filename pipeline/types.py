@@ -36,6 +36,7 @@ class Track:
     last_frame: int  # source frame index of the last sighting
     hits: int = 1  # frames in which the detector saw it
     keypoints: np.ndarray | None = None  # 17 x (x, y, visibility) at the last sighting, when a pose model ran
+    expected: Box | None = None  # where the motion model puts it now, when not seen on this frame
 
     @property
     def point(self) -> Point:
