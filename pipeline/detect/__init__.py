@@ -96,7 +96,10 @@ def load_model(model_cfg: ModelConfig, options: DetectOptions, task: Task = "det
         from pipeline.detect.openvino import OpenVinoDetector
 
         xml = model_file(path, ".xml", "openvino")
-        return OpenVinoDetector(xml, options, device=model_cfg.device, flexible=model_cfg.flexible, task=task)
+        return OpenVinoDetector(
+            xml, options, device=model_cfg.device, flexible=model_cfg.flexible, task=task,
+            cache=model_cfg.compile_cache,
+        )
     if model_cfg.backend == "onnx":
         from pipeline.detect.onnx import OnnxDetector
 

@@ -44,8 +44,10 @@ class OpenVinoDetector(YoloDetector):
         hint: str = "LATENCY",
         flexible: bool = True,
         task: Task = "detect",
+        cache: str | None = None,
     ) -> None:
-        """task: "pose" for a pose export (people, with keypoints in `data["keypoints"]`)."""
+        """task: "pose" for a pose export (people, with keypoints in `data["keypoints"]`); cache: a
+        directory for OpenVINO's compiled-model cache (skipped when it cannot be created)."""
         meta = export_metadata(xml.parent)
         names = metadata_names(meta, xml, task)
         keypoints = metadata_keypoints(meta) if task == "pose" else None
@@ -62,6 +64,13 @@ class OpenVinoDetector(YoloDetector):
         extra = keypoints[0] * keypoints[1] if keypoints else 0
         check_outputs(channels.get_length() if channels.is_static else None, names, xml, extra)
         config: dict[str, object] = {"PERFORMANCE_HINT": hint, "INFERENCE_PRECISION_HINT": "f32"}
+        if cache is not None:
+            try:
+                directory = Path(cache).expanduser()
+                directory.mkdir(parents=True, exist_ok=True)
+                config["CACHE_DIR"] = str(directory)
+            except OSError:
+                pass  # a read-only home: compile every run, as without the cache
         self.flexible: FlexibleYolo | None = None
         if flexible:
             try:
