@@ -23,6 +23,7 @@ from pipeline.config import CameraConfig, deep_update, load_config
 from pipeline.detcache import CachedFrame, CachedRun, cache_key
 from pipeline.detcache import save as save_cache
 from pipeline.detect import camera_detector
+from pipeline.detect.flexible import compile_seconds
 from pipeline.draw import annotate
 from pipeline.engine import CameraRun, StageClock
 from pipeline.errors import CctvError
@@ -98,7 +99,7 @@ def replay(
     if cache_dir is not None and not Path(str(source)).is_file():
         raise CctvError(f"--cache needs a video file, not {source!r}: detections are keyed by the file's checksum")
     out = Path(out_dir)
-    wall0, cpu0 = time.perf_counter(), cpu_seconds()
+    wall0, cpu0, compile0 = time.perf_counter(), cpu_seconds(), compile_seconds()
     model = site.model
     detector = camera_detector(model, cam)
     clock = StageClock()
@@ -147,6 +148,8 @@ def replay(
             bar.close()
         stats = src.stats
     wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
+    compiling = compile_seconds() - compile0
+    steady = wall - compiling
     events = collector.sorted()
     media = (run.last[0] if run.last else 0.0) + 1.0 / src.fps
     processed = clock.counts["processed"]
@@ -162,6 +165,8 @@ def replay(
         "cpu_seconds": round(cpu, 3),
         "fps": round(processed / wall, 2) if wall else None,
         "realtime_factor": round(media / wall, 2) if wall else None,
+        "compile_seconds": round(compiling, 3),
+        "steady_realtime_factor": round(media / steady, 2) if steady > 0 else None,
         "stage_seconds": {k: round(v, 3) for k, v in clock.seconds.items()},
         "stage_ms_per_frame": {k: round(1000 * v / max(processed, 1), 2) for k, v in clock.seconds.items()},
         "peak_rss_mb": round(peak_rss_mb(), 1),

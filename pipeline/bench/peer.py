@@ -38,7 +38,8 @@ def _pipeline(config: Path, out: str) -> dict[str, Any]:
     result = replay(None, config, out_dir=out, progress=False)
     s = result.summary
     return {"wall_seconds": s["wall_seconds"], "cpu_seconds": s["cpu_seconds"], "peak_rss_mb": s["peak_rss_mb"],
-            "frames": s["frames_processed"], "events": [e.to_dict() for e in result.events]}
+            "compile_seconds": s["compile_seconds"], "frames": s["frames_processed"],
+            "events": [e.to_dict() for e in result.events]}
 
 
 def _peer(config: Path, out: str) -> dict[str, Any]:
@@ -99,7 +100,8 @@ def run_peer_bench(clips: list[str], out_dir: Path, repeats: int = 3) -> dict[st
                     runs[side].append(pool.submit(fn, config, str(out_dir / clip / f"{side}-{rep}")).result())
             row: dict[str, Any] = {"clip": clip, "repeats": repeats}
             for side, side_runs in runs.items():
-                row[side] = {key: _median(side_runs, key) for key in ("wall_seconds", "cpu_seconds", "peak_rss_mb")}
+                keys = [k for k in ("wall_seconds", "cpu_seconds", "peak_rss_mb", "compile_seconds") if k in side_runs[0]]
+                row[side] = {key: _median(side_runs, key) for key in keys}
                 row[side]["frames"] = side_runs[0]["frames"]
                 row[side]["events"] = len(side_runs[0]["events"])
             row["wall_ratio"] = round(row["pipeline"]["wall_seconds"] / row["peer"]["wall_seconds"], 3)

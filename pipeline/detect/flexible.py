@@ -32,6 +32,12 @@ import openvino as ov
 import openvino.opset13 as ops
 
 REG_MAX = 16  # DFL bins per box side in every Ultralytics detect head
+_compile_seconds = 0.0  # every FlexibleYolo of this process
+
+
+def compile_seconds() -> float:
+    """Seconds this process has spent compiling input shapes: a one-off cost a benchmark reports apart."""
+    return _compile_seconds
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,8 @@ class FlexibleYolo:
             request = self.core.compile_model(model, self.device, self.config).create_infer_request()
             entry = _Compiled(request, *_anchors(h, w, self.strides), time.perf_counter() - start)
             self._compiled[shape] = entry
+            global _compile_seconds
+            _compile_seconds += entry.compile_s
         return entry
 
     # ---------------------------------------------------------------- inference
