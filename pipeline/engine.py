@@ -20,12 +20,14 @@ import supervision as sv
 from pipeline.config import CameraConfig
 from pipeline.detect import BatchDetector
 from pipeline.events import EventBus, EventManager, Subscriber
-from pipeline.evidence import EvidenceRecorder
+from pipeline.evidence import Recorder
 from pipeline.focus import DetectionFocus
 from pipeline.motion import MotionGate
 from pipeline.rules import RuleEngine
 from pipeline.track import TrackStage
 from pipeline.types import Box, Frame, Track
+
+Detected = dict[int, sv.Detections]  # a batch's detections by frame position (absent: the detector skipped it)
 
 
 @dataclass
@@ -139,16 +141,21 @@ class CameraPipeline:
         regions += [t.box for t in alive]
         return regions if self.cfg.detect.pack_regions else None
 
-    def process(self, frames: Sequence[Frame], open_alarms: EventManager) -> list[FrameResult]:
-        """Consecutive frames: their detections in as few inferences as fit, then tracks and rules in order."""
+    def detect(self, frames: Sequence[Frame]) -> Detected:
+        """Consecutive frames' detections, in as few inferences as fit (frame position -> detections)."""
         plans = [self._regions(frame) for frame in frames]
         todo = [i for i, regions in enumerate(plans) if regions is None or regions]
-        found: dict[int, sv.Detections] = {}
-        if todo:
-            with self.clock.stage("detect"):
-                batch = self.detector.detect_many([(frames[i].image, plans[i]) for i in todo])
-            found = dict(zip(todo, batch))
-            self.clock.counts["detected"] += len(todo)
+        if not todo:
+            return {}
+        with self.clock.stage("detect"):
+            batch = self.detector.detect_many([(frames[i].image, plans[i]) for i in todo])
+        self.clock.counts["detected"] += len(todo)
+        return dict(zip(todo, batch))
+
+    def process(self, frames: Sequence[Frame], open_alarms: EventManager, found: Detected | None = None) -> list[FrameResult]:
+        """Consecutive frames: their detections (`found`, or detected now), then tracks and rules in order."""
+        if found is None:
+            found = self.detect(frames)
         results = []
         for i, frame in enumerate(frames):
             tracks, eligible = self.analysis.step(frame.pts, frame.index, found.get(i), frame.image)
@@ -179,7 +186,7 @@ class CameraRun:
         subscribers: Iterable[Subscriber] = (),
         detector: BatchDetector | None = None,
         size: tuple[int, int] | None = None,
-        evidence: EvidenceRecorder | None = None,
+        evidence: Recorder | None = None,
         run: str | None = None,
         clock: StageClock | None = None,
         timezone: str | None = None,
@@ -205,11 +212,21 @@ class CameraRun:
         self.last: tuple[float, int] | None = None  # (media time, frame index) of the newest frame
         self.closed = False
 
-    def process(self, frames: Sequence[Frame], unanalysed: Sequence[Frame] = ()) -> list[FrameResult]:
+    def detect(self, frames: Sequence[Frame]) -> Detected:
+        """The detector's part of `process` alone: a live camera runs it within its turn on the shared
+        detector, and the rest (evidence, tracking, rules) after it, beside other cameras' inferences."""
+        if self.pipeline is None:
+            raise RuntimeError("CameraRun.detect needs a detector")
+        return self.pipeline.detect(frames)
+
+    def process(
+        self, frames: Sequence[Frame], unanalysed: Sequence[Frame] = (), detected: Detected | None = None
+    ) -> list[FrameResult]:
         """Consecutive frames through every stage (they may share inferences).
 
         `unanalysed`: frames sampled before them that the camera had no time to analyse (a loaded live
         camera drops them); they go into the evidence only, so clips hold every sampled frame.
+        `detected`: what `detect(frames)` found, when it ran already.
         """
         if self.pipeline is None:
             raise RuntimeError("CameraRun.process needs a detector")
@@ -220,7 +237,7 @@ class CameraRun:
                 for frame in [*unanalysed, *frames]:
                     self.evidence.push(frame)
         self.last = (frames[-1].pts, frames[-1].index)
-        results = self.pipeline.process(frames, self.rules.events)
+        results = self.pipeline.process(frames, self.rules.events, detected)
         if self.evidence is not None:
             self.evidence.observe(results[-1].tracks)
         return results

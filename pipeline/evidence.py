@@ -24,11 +24,15 @@ at 10 fps is 13.3 MB raw and 1.1 MB as JPEG; 1080p at 30 fps is 187 MB raw and 8
 
 from __future__ import annotations
 
+import logging
 import os
+import queue
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -40,12 +44,19 @@ from pipeline.events import Event, EventChange
 from pipeline.types import Box, Frame, Track
 from pipeline.video import H264Writer
 
+log = logging.getLogger(__name__)
+
 BUFFER_QUALITY = 90
 SNAPSHOT_QUALITY = 90
 THUMB_WIDTH = 320
 # Measured: an open 1080p clip holds 160 MB in x264's lookahead and frame threads, 53 MB with
-# zerolatency, and a live service may have a clip open per event.
+# zerolatency, and a live service may have a clip open per event. Every sampled frame of every
+# open clip is encoded twice (drawn and raw) on the camera's thread: on 1080p, one thread and the
+# ultrafast preset take 17 ms of CPU a frame against 43 ms with veryfast and x264's own threads
+# (files about twice as large, at 5 fps still small).
 CLIP_TUNE = "zerolatency"
+CLIP_PRESET = "ultrafast"
+CLIP_THREADS = 1
 NOMINAL_FPS = 25.0  # the clip's nominal rate when the buffer holds a single frame; timestamps stay exact
 
 
@@ -196,14 +207,18 @@ class EvidenceRecorder:
     def _start(self, event: Event) -> None:
         if self.newest is None:
             raise RuntimeError("EvidenceRecorder: push each frame before the pipeline processes it")
-        pre = [b for b in self.buffer if b.pts >= event.start - self.pre_roll]
+        pre = [b for b in self.buffer if b.pts >= event.start - self.pre_roll] or list(self.buffer)[-1:]
+        if not pre:
+            raise RuntimeError(f"{event.id}: no frame buffered for its clip")
         span = pre[-1].pts - pre[0].pts
         fps = (len(pre) - 1) / span if span > 0 else NOMINAL_FPS
         height, width = self.newest.image.shape[:2]
         paths = EvidencePaths.of(self.out_dir, event.id)
         at_start = next((b for b in pre if b.index == event.start_frame), pre[-1])
-        writer = H264Writer(paths.clip, width, height, fps, tune=CLIP_TUNE)
-        raw = H264Writer(paths.raw, width, height, fps, tune=CLIP_TUNE)
+        writer, raw = (
+            H264Writer(path, width, height, fps, tune=CLIP_TUNE, preset=CLIP_PRESET, threads=CLIP_THREADS)
+            for path in (paths.clip, paths.raw)
+        )
         clip = _Clip(paths, writer, raw, pre[0].pts, event, event.score, event.box, at_start.image())
         self.clips[event.id] = clip
         self._stills(clip)  # at once: an open event is never shown without a picture
@@ -229,3 +244,99 @@ class EvidenceRecorder:
         self._stills(clip)
         if self.on_done is not None:
             self.on_done(clip.paths)
+
+
+class Recorder(Protocol):
+    """What `engine.CameraRun` hands frames and event changes to: an `EvidenceRecorder`, or one in the background."""
+
+    def push(self, frame: Frame) -> None: ...
+
+    def observe(self, tracks: Sequence[Track]) -> None: ...
+
+    def on_change(self, change: EventChange) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+BACKGROUND_NICE = 10  # the encoder thread yields the CPU to decoding, detection, tracking and rules
+
+
+class BackgroundEvidence:
+    """An `EvidenceRecorder` on its own thread, at a lower CPU priority: a live camera's evidence.
+
+    Encoding every sampled frame into every open clip (twice: drawn and raw) is most of a loaded
+    site's CPU; on the camera's own thread it held back the analysis that finds the events. Here
+    the calls are queued in order and run when the CPU has room (x264 releases the GIL). When more
+    than `max_frames` frames wait, new frames are left out of the evidence (counted in `dropped`):
+    under overload a clip gets fewer frames, the analysis none fewer. A failing recorder (a full
+    disk) is logged and the camera goes on.
+    """
+
+    def __init__(self, recorder: EvidenceRecorder, max_frames: int = 25, name: str = "evidence") -> None:
+        self.recorder = recorder
+        self.max_frames = max_frames
+        self.dropped = 0
+        self._waiting = 0  # frames in the queue
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[tuple[str, object] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def latest(self) -> bytes | None:
+        """The newest buffered frame as JPEG (None before the first)."""
+        buffer = self.recorder.buffer
+        return buffer[-1].jpeg.tobytes() if buffer else None
+
+    def push(self, frame: Frame) -> None:
+        with self._lock:
+            if self._waiting >= self.max_frames:
+                self.dropped += 1
+                return
+            self._waiting += 1
+        self._queue.put(("push", frame))
+
+    def observe(self, tracks: Sequence[Track]) -> None:
+        self._queue.put(("observe", list(tracks)))
+
+    def on_change(self, change: EventChange) -> None:
+        self._queue.put(("change", change))
+
+    def close(self) -> None:
+        """Finish every queued call and every open clip."""
+        self._stop("close")
+
+    def abort(self) -> None:
+        self._stop("abort")
+
+    def _stop(self, kind: str) -> None:
+        self._queue.put((kind, None))
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+        except OSError:
+            pass  # not allowed here: the same priority as the camera
+        recorder = self.recorder
+        while (item := self._queue.get()) is not None:
+            kind, arg = item
+            if kind == "push":
+                with self._lock:
+                    self._waiting -= 1
+            try:
+                if kind == "push":
+                    recorder.push(arg)  # type: ignore[arg-type]
+                elif kind == "observe":
+                    recorder.observe(arg)  # type: ignore[arg-type]
+                elif kind == "change":
+                    recorder.on_change(arg)  # type: ignore[arg-type]
+                elif kind == "close":
+                    recorder.close()
+                else:
+                    recorder.abort()
+            except Exception:
+                log.exception("evidence: %s failed", kind)

@@ -18,9 +18,18 @@ class H264Writer:
     """Writes BGR frames with their media timestamps; call close() to finish the file."""
 
     def __init__(
-        self, path: str | Path, width: int, height: int, fps: float, crf: int = 23, tune: str | None = None
+        self,
+        path: str | Path,
+        width: int,
+        height: int,
+        fps: float,
+        crf: int = 23,
+        tune: str | None = None,
+        preset: str = "veryfast",
+        threads: int = 0,
     ) -> None:
-        """tune: x264's tune, e.g. "zerolatency" for many concurrent writers (no lookahead buffers to hold)."""
+        """tune: x264's tune, e.g. "zerolatency" for many concurrent writers (no lookahead buffers to hold);
+        threads: encoder threads (0: x264 chooses, about 1.5 per core)."""
         self.path = Path(path)
         self.tmp = self.path.with_name(f".{self.path.name}.part")
         self.container = av.open(str(self.tmp), mode="w", format="mp4", options={"movflags": "+faststart"})
@@ -28,7 +37,9 @@ class H264Writer:
         self.stream.width, self.stream.height = width - width % 2, height - height % 2
         self.stream.pix_fmt = "yuv420p"
         self.stream.codec_context.time_base = Fraction(1, 1000)
-        self.stream.options = {"crf": str(crf), "preset": "veryfast"} | ({"tune": tune} if tune else {})
+        self.stream.options = {"crf": str(crf), "preset": preset} | ({"tune": tune} if tune else {})
+        if threads:
+            self.stream.codec_context.thread_count = threads
         self.last_pts = -1
 
     def write(self, image: np.ndarray, t: float) -> None:

@@ -13,7 +13,7 @@ from conftest import FOOTAGE
 
 from pipeline.errors import CctvError
 from pipeline.events import Event, EventChange
-from pipeline.evidence import EvidencePaths, EvidenceRecorder
+from pipeline.evidence import BackgroundEvidence, EvidencePaths, EvidenceRecorder, Recorder
 from pipeline.rules import HitKind
 from pipeline.sources import open_source
 from pipeline.types import Box, Frame, Track
@@ -40,7 +40,7 @@ def change(
     return EventChange(kind, event)
 
 
-def drive(rec: EvidenceRecorder, frames: list[Frame], changes: dict[int, list[EventChange]]) -> None:
+def drive(rec: Recorder, frames: list[Frame], changes: dict[int, list[EventChange]]) -> None:
     """As the live loop does: push a frame, then the pipeline publishes that frame's changes."""
     for frame in frames:
         rec.push(frame)
@@ -183,3 +183,24 @@ def test_the_clip_shows_the_event_and_the_raw_clip_does_not(frames: list[Frame],
     assert red(shown, 320, 275) and not red(raw, 320, 275)  # the left edge of the track's box at its new place
     zone_x, zone_y = 150, 180  # on the top edge of road_west
     assert abs(int(shown[zone_y, zone_x, 0]) - int(raw[zone_y, zone_x, 0])) > 60
+
+
+def test_background_evidence_writes_the_same_clip_and_drops_frames_when_behind(
+    frames: list[Frame], tmp_path: Path
+) -> None:
+    """Live cameras encode on a background thread: the calls keep their order, so the clip is the one the
+    recorder writes in the foreground; when it falls behind, frames are left out and counted, nothing fails."""
+    changes = {30: [change("start", 3.0, None, 0.6, BOX)], 60: [change("end", 3.0, 6.0, 0.6, BOX)]}
+    drive(EvidenceRecorder(tmp_path / "direct", pre_roll=2, post_roll=1), frames[:90], changes)
+    background = BackgroundEvidence(EvidenceRecorder(tmp_path / "bg", pre_roll=2, post_roll=1), max_frames=200)
+    drive(background, frames[:90], changes)
+    background.close()
+    assert background.dropped == 0 and background.latest is not None
+    direct, queued = (clip_times(EvidencePaths.of(tmp_path / d, "pets-000001").clip)[0] for d in ("direct", "bg"))
+    assert queued == direct and len(queued) == 21 + 30 + 10
+
+    stalled = BackgroundEvidence(EvidenceRecorder(tmp_path / "stalled", pre_roll=2, post_roll=1), max_frames=0)
+    drive(stalled, frames[:90], changes)
+    stalled.close()  # every frame left out: the event gets no clip, and the camera goes on
+    assert stalled.dropped == 90 and stalled.latest is None
+    assert not EvidencePaths.of(tmp_path / "stalled", "pets-000001").clip.exists() and no_parts(tmp_path / "stalled")

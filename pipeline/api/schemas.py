@@ -148,6 +148,7 @@ class CameraOut(BaseModel):
     frames_analysed: int
     frames_dropped: int
     inferences: int
+    evidence_dropped: int = Field(description="sampled frames left out of evidence clips because their encoder was behind")
     last_frame_at: float | None = Field(description="wall time (Unix seconds) of the newest frame")
     lag_p50: float | None
     lag_p95: float | None
@@ -178,6 +179,7 @@ class CameraOut(BaseModel):
             frames_analysed=state.frames_analysed,
             frames_dropped=state.frames_dropped,
             inferences=state.inferences,
+            evidence_dropped=state.evidence_dropped,
             last_frame_at=state.last_frame_at,
             lag_p50=state.lag(0.5),
             lag_p95=state.lag(0.95),

@@ -26,7 +26,7 @@ from pipeline.draw import annotate
 from pipeline.engine import CameraRun, FrameResult
 from pipeline.errors import CctvError
 from pipeline.events import EventChange, Subscriber
-from pipeline.evidence import EvidencePaths, EvidenceRecorder
+from pipeline.evidence import BackgroundEvidence, EvidencePaths, EvidenceRecorder
 from pipeline.live.detector import SharedDetector
 from pipeline.live.selection import Selection
 from pipeline.sources import VideoSource, open_source
@@ -56,6 +56,7 @@ class CameraState:
     frames_analysed: int = 0  # frames that went through the pipeline
     frames_dropped: int = 0  # sampled frames dropped because the pipeline was behind
     inferences: int = 0
+    evidence_dropped: int = 0  # sampled frames left out of the evidence (its encoder was behind)
     last_frame_at: float | None = None  # wall time of the newest frame
     open_events: int = 0
     events_started: int = 0
@@ -175,9 +176,12 @@ class CameraWorker:
     def _segment(self, src: VideoSource) -> None:
         """Run one connection until the source ends or stop(); end its events and finish its clips."""
         evidence = self.service.evidence
-        recorder = EvidenceRecorder(
-            self.evidence_dir, evidence.pre_roll, evidence.post_roll, on_done=self.on_evidence,
-            on_started=self.on_evidence, camera=self.cam,
+        recorder = BackgroundEvidence(
+            EvidenceRecorder(
+                self.evidence_dir, evidence.pre_roll, evidence.post_roll, on_done=self.on_evidence,
+                on_started=self.on_evidence, camera=self.cam,
+            ),
+            name=f"evidence {self.name}",
         )
         start = time.time()
         run = CameraRun(
@@ -185,6 +189,7 @@ class CameraWorker:
             size=(src.width, src.height), evidence=recorder, run=run_tag(start), timezone=self.service.timezone,
         )
         offset: float | None = None  # wall time minus media time, fixed at the first frame
+        evidence_dropped0 = self.state.evidence_dropped
         dropped0 = src.stats.dropped
         with run:
             while not self._stop.is_set():
@@ -194,15 +199,18 @@ class CameraWorker:
                     if not batch:
                         break
                     skipped = src.take_skipped()
-                    offset = time.time() - (skipped or batch)[0].pts if offset is None else offset
+                    offset = time.time() - batch[-1].pts if offset is None else offset
                     frames = [replace(f, pts=f.pts + offset) for f in batch]
-                    results = run.process(frames, [replace(f, pts=f.pts + offset) for f in skipped])
+                    detected = run.detect(frames)
+                # Evidence, tracking and rules after the turn, beside the next camera's inference.
+                results = run.process(frames, [replace(f, pts=f.pts + offset) for f in skipped], detected)
                 now = time.time()
                 self._overlay = results[-1]
                 self.selection.observe(now, self.state.open_events, {t.label for t in results[-1].eligible})
                 self._account(src, frames, now, dropped0)
                 dropped0 = src.stats.dropped
-                self.latest = recorder.buffer[-1].jpeg.tobytes()
+                self.latest = recorder.latest or self.latest
+                self.state.evidence_dropped = evidence_dropped0 + recorder.dropped
 
     def view(self, width: int) -> tuple[int, bytes] | None:
         """The newest sampled frame as a JPEG `width` pixels wide, with the camera's zones and lines and the newest

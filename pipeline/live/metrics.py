@@ -52,6 +52,10 @@ class _ServiceCollector(Collector):
         dropped = CounterMetricFamily(
             "cctv_camera_frames_dropped", "Sampled frames dropped because the pipeline was behind", labels=["camera"]
         )
+        evidence_dropped = CounterMetricFamily(
+            "cctv_camera_evidence_frames_dropped", "Sampled frames left out of evidence clips (encoder behind)",
+            labels=["camera"],
+        )
         lag = GaugeMetricFamily(
             "cctv_camera_detector_lag_seconds", "Frame time to detection, recent quantiles", labels=["camera", "quantile"]
         )
@@ -68,6 +72,7 @@ class _ServiceCollector(Collector):
             fps_in.add_metric([name], rate_in)
             fps_done.add_metric([name], rate_done)
             dropped.add_metric([name], state.frames_dropped)
+            evidence_dropped.add_metric([name], state.evidence_dropped)
             connects.add_metric([name], state.connects)
             chosen = worker.selection.state(now)
             selected.add_metric([name], float(chosen.selected))
@@ -77,7 +82,7 @@ class _ServiceCollector(Collector):
                 value = state.lag(q)
                 if value is not None:
                     lag.add_metric([name, str(q)], value)
-        yield from (up, fps_in, fps_done, dropped, lag, connects, selected, selected_s, share)
+        yield from (up, fps_in, fps_done, dropped, evidence_dropped, lag, connects, selected, selected_s, share)
         queue = GaugeMetricFamily("cctv_detector_queue_depth", "Cameras with frames waiting for their detector turn")
         queue.add_metric([], self.detector.waiting)
         yield queue
