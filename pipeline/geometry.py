@@ -55,3 +55,16 @@ def box_gap(a: Box, b: Box) -> float:
     dx = max(b[0] - a[2], a[0] - b[2], 0.0)
     dy = max(b[1] - a[3], a[1] - b[3], 0.0)
     return float(np.hypot(dx, dy))
+
+
+def ious(a: np.ndarray | Sequence[Sequence[float]], b: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
+    """IoU of every box in `a` (x1, y1, x2, y2) with every box in `b`, shape (len(a), len(b))."""
+    a_ = np.asarray(a, dtype=float).reshape(-1, 4)
+    b_ = np.asarray(b, dtype=float).reshape(-1, 4)
+    lt = np.maximum(a_[:, None, :2], b_[None, :, :2])
+    rb = np.minimum(a_[:, None, 2:], b_[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area_a = np.prod(a_[:, 2:] - a_[:, :2], axis=1)
+    area_b = np.prod(b_[:, 2:] - b_[:, :2], axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from pipeline.geometry import ious
+
 GATE_CHI2 = 20.0  # squared Mahalanobis distance (centre x, y and height: 3 degrees of freedom)
 LARGE = 1e6
 
@@ -74,19 +76,6 @@ def _xywh(boxes: np.ndarray) -> np.ndarray:
     """(N, 4) x1, y1, x2, y2 -> (N, 4) centre x, centre y, width, height."""
     b = np.asarray(boxes, dtype=float).reshape(-1, 4)
     return np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], axis=1)
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in a (N, 4) with every box in b (M, 4)."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 H = np.hstack([np.eye(4), np.zeros((4, 2))])  # observation: centre x, centre y, width, height
@@ -194,7 +183,7 @@ class TimeTracker:
         d2, gated = self._gate(boxes)
         tentative = np.array([not tr.confirmed for tr in self.tracks])
         gated &= ~(tentative[:, None] & (scores < self.high_score)[None, :])
-        iou = _iou(np.array([tr.predicted_box for tr in self.tracks]), boxes)
+        iou = ious(np.array([tr.predicted_box for tr in self.tracks]), boxes)
         cost = np.where(gated, d2 / GATE_CHI2 + (1.0 - iou) + (1.0 - scores)[None, :], LARGE)
         if embed is not None and self.reid_weight > 0:
             cost = self._appearance(cost, gated, embed)

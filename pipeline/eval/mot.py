@@ -20,6 +20,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from pipeline.formats import Prediction, Predictions
+from pipeline.geometry import ious
 
 MATCH_IOU = 0.5  # the MOTChallenge threshold for a true positive and for an ignored prediction
 
@@ -81,7 +82,7 @@ def evaluate_mot(
         preds = _drop_ignored([g.box for g in truth], ignored, list(predictions.get(frame, [])))
         gt_ids = np.array([g.track_id for g in truth], dtype=int)
         pred_ids = np.array([p[0] for p in preds], dtype=int)
-        iou = _iou([g.box for g in truth], [p[1:] for p in preds])
+        iou = ious([g.box for g in truth], [p[1:] for p in preds])
         acc.update(gt_ids, pred_ids, np.where(iou >= MATCH_IOU, 1.0 - iou, np.nan), frameid=frame)
         hota_gt.append(gt_ids)
         hota_pred.append(pred_ids)
@@ -101,19 +102,6 @@ def evaluate_mot(
     )
 
 
-def _iou(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> np.ndarray:
-    """IoU of every box in `a` with every box in `b`, shape (len(a), len(b))."""
-    a_ = np.asarray(a, dtype=float).reshape(-1, 4)
-    b_ = np.asarray(b, dtype=float).reshape(-1, 4)
-    lt = np.maximum(a_[:, None, :2], b_[None, :, :2])
-    rb = np.minimum(a_[:, None, 2:], b_[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(a_[:, 2:] - a_[:, :2], axis=1)
-    area_b = np.prod(b_[:, 2:] - b_[:, :2], axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
-
 def _drop_ignored(truth: Sequence[Box], ignored: Sequence[Box], preds: list[Prediction]) -> list[Prediction]:
     """Predictions minus those on an ignore region; one that matches a real person is kept.
 
@@ -125,10 +113,10 @@ def _drop_ignored(truth: Sequence[Box], ignored: Sequence[Box], preds: list[Pred
     boxes = [p[1:] for p in preds]
     matched: set[int] = set()
     if truth:
-        iou = _iou(truth, boxes)
+        iou = ious(truth, boxes)
         rows, cols = linear_sum_assignment(iou, maximize=True)
         matched = {int(c) for r, c in zip(rows, cols) if iou[r, c] >= MATCH_IOU}
-    on_ignored = (_iou(boxes, ignored) > MATCH_IOU).any(axis=1)
+    on_ignored = (ious(boxes, ignored) > MATCH_IOU).any(axis=1)
     return [p for i, p in enumerate(preds) if i in matched or not on_ignored[i]]
 
 

@@ -60,7 +60,7 @@ import numpy as np
 
 from pipeline.config import AbandonedObjectRule
 from pipeline.geometry import box_gap, box_iou, in_zone
-from pipeline.rules.base import Alarm, RuleHit, Scene, Sighting, hit, time_weight
+from pipeline.rules.base import Alarm, ImageRule, RuleHit, Sighting, hit, time_weight
 from pipeline.types import Box, Track
 
 LEFT_CLASSES = ("backpack", "handbag", "suitcase")
@@ -138,8 +138,10 @@ class _BagTrack:
     score: float
 
 
-class AbandonedObjects:
+class AbandonedObjects(ImageRule):
     """The `abandoned_object` rule: one camera's scene model and its left objects; see the module docstring."""
+
+    sighting_score = SIGHTING_SCORE
 
     def __init__(
         self, rule: AbandonedObjectRule, zone: np.ndarray | None, tracked: Sequence[str], model: SceneModel | None = None
@@ -212,13 +214,6 @@ class AbandonedObjects:
         return fg
 
     # ------------------------------------------------------------------ main entry
-    def update(self, scene: Scene) -> list[RuleHit]:
-        """One analysed frame; without its pixels (a replay of tracks) there is nothing to see."""
-        if scene.image is None:
-            return []
-        self.frame = scene.frame
-        return self.observe(scene.t, scene.image, scene.sightings(SIGHTING_SCORE))
-
     def observe(self, t: float, bgr: np.ndarray, detections: Sequence[Sighting | Track] = ()) -> list[RuleHit]:
         """Feed one analysed frame (media time ``t``, full BGR frame, what was seen in it); returns hits."""
         c = self.cfg

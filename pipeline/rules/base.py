@@ -105,6 +105,23 @@ class Rule(Protocol):
     def close(self, t: float, frame: int) -> list[RuleHit]: ...
 
 
+class ImageRule:
+    """A rule that reads the frame's pixels (abandoned objects, fire); `observe` does its work."""
+
+    sighting_score: float  # detections this confident count as seen (people, bags), tracked or not
+    frame: int  # the frame being analysed, for the alarms' frame numbers
+
+    def update(self, scene: Scene) -> list[RuleHit]:
+        """One analysed frame; without its pixels (a replay of tracks) there is nothing to see."""
+        if scene.image is None:
+            return []
+        self.frame = scene.frame
+        return self.observe(scene.t, scene.image, scene.sightings(self.sighting_score))
+
+    def observe(self, t: float, bgr: np.ndarray, detections: Sequence[Sighting | Track] = ()) -> list[RuleHit]:
+        raise NotImplementedError
+
+
 def time_weight(dt: float, tau: float) -> float:
     """Weight of a new sample in a running mean with time constant `tau` seconds, `dt` after the last one.
 

@@ -45,7 +45,7 @@ import numpy as np
 
 from pipeline.config import FireRule
 from pipeline.geometry import box_iou, in_zone
-from pipeline.rules.base import Alarm, RuleHit, Scene, Sighting, hit, time_weight
+from pipeline.rules.base import Alarm, ImageRule, RuleHit, Sighting, hit, time_weight
 from pipeline.types import Track
 
 MIN_BOTH = 0.2  # a pixel's flicker counts once it was flame-coloured in successive frames this often
@@ -88,8 +88,10 @@ class _Region:
     area: int = 0
 
 
-class FireWatch:
+class FireWatch(ImageRule):
     """The `fire` rule: one camera's flame model and its open fire; see the module docstring."""
+
+    sighting_score = SIGHTING_SCORE
 
     def __init__(self, rule: FireRule, zone: np.ndarray | None, model: FlameModel | None = None) -> None:
         """zone: the rule's polygon (a flame region's centre must be inside)."""
@@ -124,13 +126,6 @@ class FireWatch:
             near = cv2.dilate(col.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
             col |= core & near
         return col
-
-    def update(self, scene: Scene) -> list[RuleHit]:
-        """One analysed frame; without its pixels (a replay of tracks) there is nothing to see."""
-        if scene.image is None:
-            return []
-        self.frame = scene.frame
-        return self.observe(scene.t, scene.image, scene.sightings(SIGHTING_SCORE))
 
     def observe(self, t: float, bgr: np.ndarray, detections: Sequence[Sighting | Track] = ()) -> list[RuleHit]:
         """Feed one analysed frame (media time ``t``, full BGR frame, what was seen in it); returns hits."""
