@@ -280,7 +280,7 @@ class BackgroundEvidence:
         self.dropped = 0
         self._waiting = 0  # frames in the queue
         self._lock = threading.Lock()
-        self._queue: queue.Queue[tuple[str, object] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[Callable[..., None], tuple[object, ...]] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -296,47 +296,39 @@ class BackgroundEvidence:
                 self.dropped += 1
                 return
             self._waiting += 1
-        self._queue.put(("push", frame))
+        self._queue.put((self._push, (frame,)))
 
     def observe(self, tracks: Sequence[Track]) -> None:
-        self._queue.put(("observe", list(tracks)))
+        self._queue.put((self.recorder.observe, (list(tracks),)))
 
     def on_change(self, change: EventChange) -> None:
-        self._queue.put(("change", change))
+        self._queue.put((self.recorder.on_change, (change,)))
 
     def close(self) -> None:
         """Finish every queued call and every open clip."""
-        self._stop("close")
+        self._stop(self.recorder.close)
 
     def abort(self) -> None:
-        self._stop("abort")
+        self._stop(self.recorder.abort)
 
-    def _stop(self, kind: str) -> None:
-        self._queue.put((kind, None))
+    def _stop(self, last: Callable[[], None]) -> None:
+        self._queue.put((last, ()))
         self._queue.put(None)
         self._thread.join()
+
+    def _push(self, frame: Frame) -> None:
+        with self._lock:
+            self._waiting -= 1
+        self.recorder.push(frame)
 
     def _run(self) -> None:
         try:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
         except OSError:
             pass  # not allowed here: the same priority as the camera
-        recorder = self.recorder
         while (item := self._queue.get()) is not None:
-            kind, arg = item
-            if kind == "push":
-                with self._lock:
-                    self._waiting -= 1
+            call, args = item
             try:
-                if kind == "push":
-                    recorder.push(arg)  # type: ignore[arg-type]
-                elif kind == "observe":
-                    recorder.observe(arg)  # type: ignore[arg-type]
-                elif kind == "change":
-                    recorder.on_change(arg)  # type: ignore[arg-type]
-                elif kind == "close":
-                    recorder.close()
-                else:
-                    recorder.abort()
+                call(*args)
             except Exception:
-                log.exception("evidence: %s failed", kind)
+                log.exception("evidence: %s failed", call.__name__)

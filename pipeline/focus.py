@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from pipeline.config import CameraConfig
-from pipeline.geometry import polygon_array
+from pipeline.geometry import box_overlap, polygon_array
 from pipeline.types import Box, Point, Track
 
 COVER = 0.5  # tracked boxes grown by this share per side explain the motion on and around them
@@ -35,14 +35,10 @@ def _grown(box: Box) -> Box:
     return (box[0] - COVER * w, box[1] - COVER * h, box[2] + COVER * w, box[3] + COVER * h)
 
 
-def _overlap(a: Box, b: Box) -> float:
-    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-
-
 def _explained(region: Box, boxes: Sequence[Box]) -> bool:
     """Whether most of a motion region lies on tracked objects (grown a little): their own movement."""
     area = max((region[2] - region[0]) * (region[3] - region[1]), 1.0)
-    return sum(_overlap(region, box) for box in boxes) >= 0.5 * area
+    return sum(box_overlap(region, box) for box in boxes) >= 0.5 * area
 
 
 class DetectionFocus:
@@ -84,5 +80,5 @@ class DetectionFocus:
             self.looked[track.track_id] = t
         # A watched track's own motion shows where it has moved to since it was last seen: look there too.
         around = [_grown(track.box) for track in watched]
-        moved = [region for region in motion if region not in fresh and any(_overlap(region, box) > 0 for box in around)]
+        moved = [region for region in motion if region not in fresh and any(box_overlap(region, box) > 0 for box in around)]
         return [*fresh, *moved, *(track.box for track in watched)]

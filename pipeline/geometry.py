@@ -41,11 +41,19 @@ def in_zone(point: Point, polygon: np.ndarray | None) -> bool:
     return polygon is None or in_polygon(point, polygon)
 
 
+def box_overlap(a: Box, b: Box) -> float:
+    """The area two boxes share."""
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def box_inside(a: Box, b: Box) -> float:
+    """The fraction of box `a` that lies inside box `b`."""
+    return box_overlap(a, b) / max((a[2] - a[0]) * (a[3] - a[1]), 1e-6)
+
+
 def box_iou(a: Box, b: Box) -> float:
     """Intersection over union of two boxes."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
+    inter = box_overlap(a, b)
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
 

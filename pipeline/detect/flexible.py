@@ -110,18 +110,16 @@ class FlexibleYolo:
         return entry
 
     # ---------------------------------------------------------------- inference
-    def infer_maps(self, blob: np.ndarray) -> list[np.ndarray]:
-        """Run the cut network only: the per-level head maps (views into the request's buffers)."""
-        blob = np.ascontiguousarray(blob, dtype=np.float32)
-        request = self.compiled(blob.shape).request
-        request.set_input_tensor(ov.Tensor(blob, shared_memory=True))
-        request.infer()
-        return [request.get_output_tensor(i).data for i in range(len(request.model_outputs))]
-
     def infer(self, blob: np.ndarray) -> np.ndarray:
         """1x3xHxW float32 RGB 0..1 blob -> raw output in the original export's layout."""
-        maps = self.infer_maps(blob)
-        return self.decode(maps, self.compiled(tuple(blob.shape)))
+        blob = np.ascontiguousarray(blob, dtype=np.float32)
+        entry = self.compiled(blob.shape)
+        request = entry.request
+        request.set_input_tensor(ov.Tensor(blob, shared_memory=True))
+        request.infer()
+        # The cut network's per-level head maps (views into the request's buffers), decoded here.
+        maps = [request.get_output_tensor(i).data for i in range(len(request.model_outputs))]
+        return self.decode(maps, entry)
 
     # ---------------------------------------------------------------- NumPy decode
     def decode(self, maps: list[np.ndarray], grid: _Compiled) -> np.ndarray:

@@ -59,8 +59,8 @@ import cv2
 import numpy as np
 
 from pipeline.config import AbandonedObjectRule
-from pipeline.geometry import box_gap, box_iou, in_zone
-from pipeline.rules.base import Alarm, ImageRule, RuleHit, Sighting, hit, time_weight
+from pipeline.geometry import box_gap, box_inside, box_iou, in_zone
+from pipeline.rules.base import Alarm, ImageRule, RuleHit, Sighting, hit, time_weight, work_image
 from pipeline.types import Box, Track
 
 LEFT_CLASSES = ("backpack", "handbag", "suitcase")
@@ -169,10 +169,8 @@ class AbandonedObjects(ImageRule):
     # ------------------------------------------------------------------ helpers
     def _work(self, bgr: np.ndarray) -> np.ndarray:
         h, w = bgr.shape[:2]
-        ww = self.cfg.work_width
-        self.scale = w / ww
         self.frame_wh = (w, h)
-        img = bgr if w == ww else cv2.resize(bgr, (ww, round(h * ww / w)), interpolation=cv2.INTER_AREA)
+        img, self.scale = work_image(bgr, self.cfg.work_width)
         return cv2.GaussianBlur(img, (3, 3), 0)
 
     def _to_full(self, b) -> Box:
@@ -327,7 +325,7 @@ class AbandonedObjects(ImageRule):
         for b in self.bags:
             if b.last < t - 1e-6 or t - b.first < c.static_seconds:
                 continue
-            inside = max((self._inside_frac(b.box, p.box) for p in persons), default=0.0)
+            inside = max((box_inside(b.box, p.box) for p in persons), default=0.0)
             if inside > 0.5:
                 continue  # carried
             wb = tuple(int(round(v / self.scale)) for v in b.box)
@@ -425,13 +423,6 @@ class AbandonedObjects(ImageRule):
         return [self._end(o, t, "stream_end") for o in self.objs if o.alarm is not None]
 
     # ------------------------------------------------------------------ pieces
-    @staticmethod
-    def _inside_frac(a: Box, b: Box) -> float:
-        ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-        iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-        ar = max((a[2] - a[0]) * (a[3] - a[1]), 1e-6)
-        return ix * iy / ar
-
     def _track_bags(self, t: float, bags) -> None:
         if t == self.t0:
             self.scene_bags = [tuple(map(float, d.box)) for d in bags]

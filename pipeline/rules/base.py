@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
+import cv2
 import numpy as np
 import supervision as sv
 
@@ -120,6 +121,13 @@ class ImageRule:
 
     def observe(self, t: float, bgr: np.ndarray, detections: Sequence[Sighting | Track] = ()) -> list[RuleHit]:
         raise NotImplementedError
+
+
+def work_image(bgr: np.ndarray, width: int) -> tuple[np.ndarray, float]:
+    """The frame scaled to `width` pixels (the pixel rules' resolution) and the factor back to frame pixels."""
+    h, w = bgr.shape[:2]
+    image = bgr if w == width else cv2.resize(bgr, (width, round(h * width / w)), interpolation=cv2.INTER_AREA)
+    return image, w / width
 
 
 def time_weight(dt: float, tau: float) -> float:

@@ -44,8 +44,8 @@ import cv2
 import numpy as np
 
 from pipeline.config import FireRule
-from pipeline.geometry import box_iou, in_zone
-from pipeline.rules.base import Alarm, ImageRule, RuleHit, Sighting, hit, time_weight
+from pipeline.geometry import box_inside, box_iou, in_zone
+from pipeline.rules.base import Alarm, ImageRule, RuleHit, Sighting, hit, time_weight, work_image
 from pipeline.types import Track
 
 MIN_BOTH = 0.2  # a pixel's flicker counts once it was flame-coloured in successive frames this often
@@ -130,10 +130,7 @@ class FireWatch(ImageRule):
     def observe(self, t: float, bgr: np.ndarray, detections: Sequence[Sighting | Track] = ()) -> list[RuleHit]:
         """Feed one analysed frame (media time ``t``, full BGR frame, what was seen in it); returns hits."""
         c = self.cfg
-        h, w = bgr.shape[:2]
-        self.scale = w / c.work_width
-        img = bgr if w == c.work_width else cv2.resize(
-            bgr, (c.work_width, round(h * c.work_width / w)), interpolation=cv2.INTER_AREA)
+        img, self.scale = work_image(bgr, c.work_width)
         H, W = img.shape[:2]
         col = self.colour(img)
         Y = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32)
@@ -195,7 +192,7 @@ class FireWatch(ImageRule):
             level = c.flicker_level
             if self.alarm is not None and self._near_alarm(box):
                 level *= HOLD_FRACTION
-            on_person = any(self._inside(box, pb) >= PERSON_OVERLAP for pb in pboxes)
+            on_person = any(box_inside(box, pb) >= PERSON_OVERLAP for pb in pboxes)
             flaming = (warm and not on_person and flick >= level and flick >= FLICKER_CONTRAST * frame_flicker
                        and reg.drift <= c.max_drift and inside)
             if flaming:
@@ -252,13 +249,6 @@ class FireWatch(ImageRule):
         self.alarm.end, self.alarm.end_frame = t, frame
         alarm, self.alarm = self.alarm, None
         return [hit("end", alarm)]
-
-    @staticmethod
-    def _inside(a, b) -> float:
-        """Fraction of box a inside box b."""
-        ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-        iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-        return ix * iy / max((a[2] - a[0]) * (a[3] - a[1]), 1e-6)
 
     def _near_alarm(self, box) -> bool:
         ab = [v / self.scale for v in self.alarm.box]
