@@ -49,17 +49,25 @@ class SourceStats:
     decode_errors: int = 0  # corrupt packets skipped, plus a read error that ended the source
 
 
-@dataclass(frozen=True, slots=True)
 class _Decoded:
-    """A decoded frame before BGR conversion, which is paid only for the frames handed out."""
+    """A decoded frame before BGR conversion, which is paid only for the frames handed out or viewed, once.
 
-    index: int
-    pts: float
-    image: Image
+    Live, the camera's thread and live viewers (the API's threads) may ask for the same frame at once.
+    PyAV keeps its scaler on the frame, so two threads converting one frame crashed the service in
+    libswscale; here one converts and the other reuses the result (consumers never draw on it in place).
+    """
+
+    __slots__ = ("_lock", "image", "index", "pts")
+
+    def __init__(self, index: int, pts: float, image: Image) -> None:
+        self.index, self.pts, self.image = index, pts, image
+        self._lock = threading.Lock()
 
     def frame(self) -> Frame:
-        image = self.image if isinstance(self.image, np.ndarray) else self.image.to_ndarray(format="bgr24")
-        return Frame(image, self.index, self.pts)
+        with self._lock:
+            if not isinstance(self.image, np.ndarray):
+                self.image = self.image.to_ndarray(format="bgr24")
+            return Frame(self.image, self.index, self.pts)
 
 
 @dataclass
