@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from pipeline.errors import CctvError
+
+if TYPE_CHECKING:
+    from pipeline.store import EventStore
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -310,6 +315,24 @@ def serve(
     run(config, data=data, database=db, host=host, port=port)
 
 
+# the options of the commands that work on a site's store (`token`, `audit`)
+StoreConfig = Annotated[Optional[Path], typer.Option("--config", "-c", help="site config whose store to use")]
+StoreData = Annotated[Optional[str], typer.Option(help="data directory (default: the config's, or data)")]
+StoreDb = Annotated[Optional[str], typer.Option(help="database URL instead of SQLite, e.g. postgresql+psycopg://...")]
+
+
+def _open_store(config: Path | None, data: str | None, db: str | None) -> EventStore:
+    """The store of a site config (--data and --db over its values), or of --data/--db alone."""
+    from pipeline.config import ServiceConfig
+    from pipeline.serve import open_store, site_with_overrides
+
+    if config is not None:
+        service = site_with_overrides(config, data=data, database=db).service
+    else:
+        service = ServiceConfig(data=data or "data", database=db)
+    return open_store(service)
+
+
 token_app = typer.Typer(no_args_is_help=True, help="API tokens for the HTTP API (stored hashed).")
 app.add_typer(token_app, name="token")
 
@@ -318,21 +341,148 @@ app.add_typer(token_app, name="token")
 def token_create(
     role: Annotated[str, typer.Option(help="viewer (read), operator (also review) or admin (also audit, tokens)")],
     name: Annotated[str, typer.Option(help="who holds the token; recorded in the audit log")],
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="site config whose store to use")] = None,
-    data: Annotated[Optional[str], typer.Option(help="data directory (default: the config's, or data)")] = None,
-    db: Annotated[Optional[str], typer.Option(help="database URL instead of SQLite, e.g. postgresql+psycopg://...")] = None,
+    config: StoreConfig = None,
+    data: StoreData = None,
+    db: StoreDb = None,
     expires_days: Annotated[Optional[float], typer.Option(help="days until the token stops working")] = None,
+    cameras: Annotated[Optional[str], typer.Option(help="limit it to these cameras (comma-separated)")] = None,
+    groups: Annotated[Optional[str], typer.Option(help="limit it to these camera groups of the site config")] = None,
 ) -> None:
-    """Create a token and print it once; only its hash is kept."""
-    from pipeline.config import ServiceConfig
-    from pipeline.serve import open_store, site_with_overrides
-
+    """Create a token and print it once; only its hash is kept. With --cameras or --groups it sees nothing else."""
+    scope = {"cameras": _names(cameras), "groups": _names(groups)}
     if config is not None:
-        service = site_with_overrides(config, data=data, database=db).service
-    else:
-        service = ServiceConfig(data=data or "data", database=db)
-    with open_store(service) as store:
-        typer.echo(store.create_token(name, role, expires_in=expires_days * 86400 if expires_days else None))
+        from pipeline.config import load_config
+
+        site = load_config(config)
+        for kind, known in (("cameras", site.cameras), ("groups", site.groups)):
+            unknown = sorted(set(scope[kind] or ()) - set(known))
+            if unknown:
+                raise CctvError(f"--{kind}: {', '.join(unknown)} not in {config} ({kind}: {', '.join(known) or 'none'})")
+    with _open_store(config, data, db) as store:
+        typer.echo(store.create_token(name, role, expires_days * 86400 if expires_days else None, **scope))
+
+
+def _names(text: str | None) -> list[str] | None:
+    return None if text is None else [n.strip() for n in text.split(",") if n.strip()]
+
+
+@token_app.command("list")
+def token_list(config: StoreConfig = None, data: StoreData = None, db: StoreDb = None) -> None:
+    """Every token issued: name, role, scope, expiry, state (never the token itself)."""
+    with _open_store(config, data, db) as store:
+        records = store.list_tokens()
+    typer.echo(f"{'id':>4}  {'name':<20} {'role':<9} {'scope':<28} {'expires (UTC)':<17} state")
+    for r in records:
+        info = r.info
+        scope = "all cameras" if info.cameras is None and info.groups is None else ", ".join(
+            [*(info.cameras or ()), *(f"group {g}" for g in info.groups or ())]
+        ) or "nothing"
+        expires = "never" if info.expires_at is None else datetime.fromtimestamp(info.expires_at, UTC).strftime("%Y-%m-%d %H:%M")
+        typer.echo(f"{r.id:>4}  {info.name:<20} {info.role:<9} {scope:<28} {expires:<17} {'revoked' if r.revoked else 'live'}")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    name: Annotated[str, typer.Option(help="revoke every token issued under this name")],
+    config: StoreConfig = None,
+    data: StoreData = None,
+    db: StoreDb = None,
+) -> None:
+    """Revoke a person's tokens (the API refuses them within 5 s)."""
+    with _open_store(config, data, db) as store:
+        count = store.revoke_tokens(name)
+    if not count:
+        raise CctvError(f"no live token named {name!r} (see `cctv token list`)")
+    typer.echo(f"revoked {count} token(s) of {name}")
+
+
+@app.command("export")
+def export(
+    event_id: Annotated[str, typer.Argument(help="the event's id")],
+    reason: Annotated[str, typer.Option(help="who asked for the footage and why (required, audited)")],
+    out: Annotated[Path, typer.Option(help="the ZIP to write (clip.mp4, snapshot.jpg, manifest.json)")],
+    mask: Annotated[str, typer.Option(help="pixelate people and vehicles: others (all but the subject), all, none")] = "others",
+    config: Annotated[Path, typer.Option("--config", "-c", help="site config (its store, and its detector for masking)")] = Path("configs/site.yaml"),
+    data: StoreData = None,
+    db: StoreDb = None,
+    by: Annotated[str, typer.Option(help="who exports, for the manifest and the audit log")] = getpass.getuser(),
+) -> None:
+    """Export one event's footage for handing over, with third parties masked and a signed manifest."""
+    from pipeline.detect import load_model
+    from pipeline.export import MASK_OPTIONS, export_event
+    from pipeline.serve import site_with_overrides
+
+    site = site_with_overrides(config, data=data, database=db)
+    detector = load_model(site.model, MASK_OPTIONS)
+    with _open_store(config, data, db) as store:
+        archive, manifest = export_event(store, event_id, reason=reason, actor=by, mask=mask, detector=detector)  # type: ignore[arg-type]
+    try:
+        out.write_bytes(archive)
+    except OSError as exc:
+        raise CctvError(f"cannot write {out}: {exc.strerror}") from None
+    typer.echo(f"{event_id}: {manifest['masked_boxes']} boxes masked ({mask}) -> {out}")
+
+
+@app.command("verify-export")
+def verify_export_command(
+    archive: Annotated[Path, typer.Argument(help="an export ZIP")],
+    config: StoreConfig = None,
+    data: StoreData = None,
+    db: StoreDb = None,
+) -> None:
+    """Check an export's files against its manifest and the manifest's signature with the site key."""
+    from pipeline.export import site_key, verify_export
+
+    with _open_store(config, data, db) as store:
+        key = site_key(store.data_dir, create=False)
+    manifest = verify_export(archive, key)
+    event = manifest["event"]
+    typer.echo(f"intact: event {event['id']} ({event['camera']}), exported by {manifest['exported_by']}: {manifest['reason']}")
+
+
+audit_app = typer.Typer(no_args_is_help=True, help="The audit log: check its hash chain, export it.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(config: StoreConfig = None, data: StoreData = None, db: StoreDb = None) -> None:
+    """Check every entry against its hash and the one before it; exit 1 on the first break.
+
+    Keep the printed head hash elsewhere: deleting the newest entries is only visible against it.
+    """
+    with _open_store(config, data, db) as store:
+        check = store.audit_verify()
+    if not check.ok:
+        typer.echo(f"error: {check.problem}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"audit chain intact: {check.rows} entries, head {check.head}")
+
+
+def _utc_time(text: str | None, option: str) -> float | None:
+    """A date (YYYY-MM-DD) or ISO datetime as Unix seconds; one without an offset is UTC."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise CctvError(f"{option} takes a date (YYYY-MM-DD) or an ISO datetime, not {text!r}") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+@audit_app.command("export")
+def audit_export(
+    out: Annotated[Path, typer.Option(help="CSV file to write")],
+    since: Annotated[Optional[str], typer.Option(help="from this date or time, UTC (default: the oldest entry)")] = None,
+    until: Annotated[Optional[str], typer.Option(help="up to (not including) this date or time, UTC")] = None,
+    config: StoreConfig = None,
+    data: StoreData = None,
+    db: StoreDb = None,
+) -> None:
+    """Write the audit entries with since <= time < until, oldest first, as CSV (with each entry's hash)."""
+    start, end = _utc_time(since, "--since"), _utc_time(until, "--until")
+    with _open_store(config, data, db) as store:
+        count = store.audit_export_csv(out, start, end)
+    typer.echo(f"{count} entries -> {out}")
 
 
 def main() -> None:

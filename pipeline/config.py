@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from pipeline.errors import CctvError
+from pipeline.privacy import PrivacyMask
 from pipeline.types import Point
 
 
@@ -362,6 +363,28 @@ class CameraConfig(Strict):
     lines: dict[str, LineConfig] = Field(default_factory=dict, description="named segments, for line rules")
     rules: list[Rule] = Field(default_factory=list, description="what raises an event (see the rule types)")
     selection: SelectionConfig = Field(default_factory=SelectionConfig, description="when it is on the wall")
+    privacy_zones: list[list[Point]] = Field(
+        default_factory=list,
+        description="polygons [[x, y], ...] (source pixels) blacked out before anything is stored or shown, e.g. the windows of homes",
+    )
+    privacy_detect: bool = Field(
+        False, description="let the detector and rules see under the privacy zones (what is stored and shown stays black)"
+    )
+    retention_days: float | None = Field(
+        None, gt=0, description="days its evidence is kept (null: the site's service.retention.max_age_days)"
+    )
+
+    @property
+    def privacy_mask(self) -> PrivacyMask | None:
+        return PrivacyMask.of(self.privacy_zones, self.privacy_detect)
+
+    @field_validator("privacy_zones")
+    @classmethod
+    def _zone_corners(cls, zones: list[list[Point]]) -> list[list[Point]]:
+        for i, polygon in enumerate(zones):
+            if len(polygon) < 3:
+                raise ValueError(f"privacy_zones[{i}]: a polygon needs at least 3 corners, got {len(polygon)}")
+        return zones
 
     @model_validator(mode="after")
     def _references(self) -> CameraConfig:
@@ -413,6 +436,9 @@ class RetentionConfig(Strict):
     max_age_days: float | None = Field(30, gt=0, description="delete evidence older than this")
     max_clip_gb: float | None = Field(None, gt=0, description="keep clips under this total size")
     interval_minutes: float = Field(10, gt=0, description="how often retention runs")
+    audit_days: float = Field(
+        730, gt=0, description="audit entries older than this are purged (kept apart from evidence: the law asks for the record of access)"
+    )
 
 
 class MqttConfig(Strict):
@@ -456,6 +482,18 @@ class SiteConfig(Strict):
     service: ServiceConfig = Field(default_factory=ServiceConfig, description="`cctv serve`: store, API, evidence")
     defaults: CameraDefaults = Field(default_factory=CameraDefaults, description="merged into every camera")
     cameras: dict[str, CameraConfig] = Field(min_length=1, description="the cameras, by name")
+    groups: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="named sets of cameras (a district, a building): a token limited to a group sees only its cameras",
+    )
+
+    @model_validator(mode="after")
+    def _group_members(self) -> SiteConfig:
+        for group, members in self.groups.items():
+            unknown = sorted(set(members) - set(self.cameras))
+            if unknown:
+                raise ValueError(f"groups.{group}: unknown cameras {unknown} (cameras: {sorted(self.cameras)})")
+        return self
 
     @model_validator(mode="before")
     @classmethod

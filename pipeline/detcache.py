@@ -46,6 +46,8 @@ def cache_key(video: str | Path, model_path: str | Path, cam: CameraConfig) -> s
     for file in sorted(model.iterdir()) if model.is_dir() else [model]:
         _sha256(file, h)
     settings = {"detect": cam.detect.model_dump(), "motion": cam.motion.model_dump(), "track": cam.objects.track}
+    if cam.privacy_zones and not cam.privacy_detect:  # the detector saw them black
+        settings["privacy_zones"] = cam.privacy_zones
     h.update(json.dumps(settings, sort_keys=True).encode())
     return h.hexdigest()[:24]
 

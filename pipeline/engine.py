@@ -128,7 +128,7 @@ class CameraPipeline:
         if self.gate is None:
             return None
         with self.clock.stage("motion"):
-            regions = self.gate.regions(frame.image)
+            regions = self.gate.regions(frame.detect_image)
         alive = list(self.analysis.tracker.alive.values())
         regions += self.analysis.rules.rules.attention()
         if self.focus is not None:
@@ -148,7 +148,7 @@ class CameraPipeline:
         if not todo:
             return {}
         with self.clock.stage("detect"):
-            batch = self.detector.detect_many([(frames[i].image, plans[i]) for i in todo])
+            batch = self.detector.detect_many([(frames[i].detect_image, plans[i]) for i in todo])
         self.clock.counts["detected"] += len(todo)
         return dict(zip(todo, batch))
 
@@ -158,7 +158,7 @@ class CameraPipeline:
             found = self.detect(frames)
         results = []
         for i, frame in enumerate(frames):
-            tracks, eligible = self.analysis.step(frame.pts, frame.index, found.get(i), frame.image)
+            tracks, eligible = self.analysis.step(frame.pts, frame.index, found.get(i), frame.detect_image)
             # Snapshots: the tracker keeps updating its Track objects while later frames of the batch run.
             snapshot = [replace(t) for t in tracks]
             results.append(FrameResult(frame, found.get(i), snapshot, eligible, frozenset(open_alarms.open)))

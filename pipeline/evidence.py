@@ -2,7 +2,8 @@
 
 The clip an operator plays has the event drawn on every frame (its box, following its track between
 analysed frames; the rule's zone or line; the rule's label); the same frames without drawing are kept
-beside it (`raw`, for export). A thumbnail and snapshot are written as soon as the event starts, so
+beside it (`raw`, for export), with the boxes of every tracked object on each of its frames (`tracks`,
+so an export can blur everyone but the event's subject). A thumbnail and snapshot are written as soon as the event starts, so
 an open event is never shown black, and rewritten with the best frame when it ends.
 
 Order contract: push() each frame *before* the pipeline processes it, so the frame a change happened
@@ -24,13 +25,14 @@ at 10 fps is 13.3 MB raw and 1.1 MB as JPEG; 1080p at 30 fps is 187 MB raw and 8
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -69,6 +71,7 @@ class EvidencePaths:
     raw: Path  # the same frames, nothing drawn
     snapshot: Path
     thumbnail: Path
+    tracks: Path  # JSON: every clip frame's time and tracked boxes
 
     @classmethod
     def of(cls, out_dir: Path, event_id: str) -> EvidencePaths:
@@ -78,7 +81,11 @@ class EvidencePaths:
             out_dir / f"{event_id}.raw.mp4",
             out_dir / f"{event_id}.jpg",
             out_dir / f"{event_id}.thumb.jpg",
+            out_dir / f"{event_id}.tracks.json",
         )
+
+
+TrackedBox = tuple[int, str, float, float, float, float]  # track id, label, x1, y1, x2, y2
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +93,7 @@ class _Buffered:
     index: int
     pts: float
     jpeg: np.ndarray
+    tracked: tuple[TrackedBox, ...]  # where the tracks were when it was pushed
 
     def image(self) -> np.ndarray:
         return cv2.imdecode(self.jpeg, cv2.IMREAD_COLOR)
@@ -104,10 +112,12 @@ class _Clip:
     box: Box
     image: np.ndarray  # a private copy of the best frame
     stop_after: float | None = None  # source pts past which no frame belongs, once the event ended
+    tracks: list[dict[str, object]] = field(default_factory=list)  # per clip frame: its time and tracked boxes
 
-    def write(self, image: np.ndarray, pts: float, drawn: np.ndarray) -> None:
+    def write(self, image: np.ndarray, pts: float, drawn: np.ndarray, tracked: Sequence[TrackedBox]) -> None:
         self.raw.write(image, pts - self.t0)
         self.writer.write(drawn, pts - self.t0)
+        self.tracks.append({"t": round(pts - self.t0, 4), "boxes": [list(b) for b in tracked]})
 
 
 def _encode(image: np.ndarray, quality: int) -> np.ndarray:
@@ -152,22 +162,31 @@ class EvidenceRecorder:
         self.newest: Frame | None = None
         self.clips: dict[str, _Clip] = {}
         self.boxes: dict[int, Box] = {}  # track id -> its newest box, for the boxes drawn between analysed frames
+        self.tracked: tuple[TrackedBox, ...] = ()  # the same with labels, for the clip's `tracks` file
 
     def push(self, frame: Frame) -> None:
         """Call before the pipeline processes `frame`: buffers it and appends it to every open clip."""
         self.newest = frame
-        self.buffer.append(_Buffered(frame.index, frame.pts, _encode(frame.image, BUFFER_QUALITY)))
+        self.buffer.append(_Buffered(frame.index, frame.pts, _encode(frame.image, BUFFER_QUALITY), self.tracked))
         while self.buffer[0].pts < frame.pts - self.buffer_seconds:
             self.buffer.popleft()
         for clip in list(self.clips.values()):
             if clip.stop_after is not None and frame.pts > clip.stop_after:
                 self._finish(clip)
             else:
-                clip.write(frame.image, frame.pts, self._drawn(clip, frame.image, frame.pts))
+                clip.write(frame.image, frame.pts, self._drawn(clip, frame.image, frame.pts), self.tracked)
 
     def observe(self, tracks: Sequence[Track]) -> None:
         """After a frame was analysed: where its tracks are now (the boxes drawn on the frames that follow)."""
         self.boxes = {track.track_id: track.box for track in tracks}
+        # Where each is on this frame: a track carried without a detection is where its motion model puts it.
+        self.tracked = tuple((t.track_id, t.label, *(round(v, 1) for v in t.expected or t.box)) for t in tracks)
+        # The newest frame was pushed before it was analysed: its tracked boxes are these, not the last frame's.
+        if self.buffer:
+            self.buffer[-1] = replace(self.buffer[-1], tracked=self.tracked)
+        for clip in self.clips.values():
+            if clip.tracks:
+                clip.tracks[-1]["boxes"] = [list(b) for b in self.tracked]
 
     def _drawn(self, clip: _Clip, image: np.ndarray, pts: float) -> np.ndarray:
         """The frame with the event drawn: its box from the event's start (following its track), its zone or line."""
@@ -226,7 +245,7 @@ class EvidenceRecorder:
             self.on_started(paths)
         for b in pre:
             image = b.image()
-            clip.write(image, b.pts, self._drawn(clip, image, b.pts))
+            clip.write(image, b.pts, self._drawn(clip, image, b.pts), b.tracked)
 
     def _stills(self, clip: _Clip) -> None:
         """The snapshot (the best frame so far, its box drawn) and its thumbnail."""
@@ -241,6 +260,8 @@ class EvidenceRecorder:
         del self.clips[clip.paths.event_id]
         clip.writer.close()
         clip.raw.close()
+        doc = {"t0": clip.t0, "frames": clip.tracks}  # t0: the source time of the clip's time 0
+        _write_atomic(clip.paths.tracks, np.frombuffer(json.dumps(doc).encode(), np.uint8))
         self._stills(clip)
         if self.on_done is not None:
             self.on_done(clip.paths)

@@ -104,7 +104,7 @@ def replay(
     detector = camera_detector(model, cam)
     clock = StageClock()
     collector = EventCollector()
-    with open_source(source, fps=cam.detect.fps) as src:
+    with open_source(source, fps=cam.detect.fps, privacy=cam.privacy_mask) as src:
         out.mkdir(parents=True, exist_ok=True)
         recorder = EvidenceRecorder(out / "evidence") if evidence else None
         writer = H264Writer(out / "annotated.mp4", src.width, src.height, cam.detect.fps or src.fps) if save_video else None

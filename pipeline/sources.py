@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from pipeline.errors import CctvError
+from pipeline.privacy import PrivacyMask
 from pipeline.types import Frame
 
 log = logging.getLogger(__name__)
@@ -55,19 +56,26 @@ class _Decoded:
     Live, the camera's thread and live viewers (the API's threads) may ask for the same frame at once.
     PyAV keeps its scaler on the frame, so two threads converting one frame crashed the service in
     libswscale; here one converts and the other reuses the result (consumers never draw on it in place).
+    The camera's privacy zones are blacked out in the same step, so no consumer ever sees them.
     """
 
-    __slots__ = ("_lock", "image", "index", "pts")
+    __slots__ = ("_lock", "_ready", "clear", "image", "index", "mask", "pts")
 
-    def __init__(self, index: int, pts: float, image: Image) -> None:
-        self.index, self.pts, self.image = index, pts, image
+    def __init__(self, index: int, pts: float, image: Image, mask: PrivacyMask | None = None) -> None:
+        self.index, self.pts, self.image, self.mask = index, pts, image, mask
+        self.clear: np.ndarray | None = None
+        self._ready = False
         self._lock = threading.Lock()
 
     def frame(self) -> Frame:
         with self._lock:
-            if not isinstance(self.image, np.ndarray):
-                self.image = self.image.to_ndarray(format="bgr24")
-            return Frame(self.image, self.index, self.pts)
+            if not self._ready:
+                if not isinstance(self.image, np.ndarray):
+                    self.image = self.image.to_ndarray(format="bgr24")
+                if self.mask is not None:
+                    self.clear = self.mask.apply(self.image)
+                self._ready = True
+            return Frame(self.image, self.index, self.pts, self.clear)
 
 
 @dataclass
@@ -192,8 +200,10 @@ class VideoSource:
         loop: bool,
         is_file: bool,
         backlog: int = 1,
+        privacy: PrivacyMask | None = None,
     ) -> None:
         self.label, self.live, self.loop, self.is_file = label, live, loop, is_file
+        self.privacy = privacy
         self.pace = live and is_file  # a file played as a camera is read at real time
         self.stats = SourceStats()
         self._open = opener
@@ -241,7 +251,7 @@ class VideoSource:
                     base = t - expected if base is None else base
                     last = t - base
                 self.stats.frames_read += 1
-                yield _Decoded(index, offset + last, image)
+                yield _Decoded(index, offset + last, image, self.privacy)
                 index += 1
             if not self.loop or last is None or self._closed.is_set():
                 break
@@ -354,12 +364,13 @@ def open_source(
     live: bool | None = None,
     loop: bool = False,
     backlog: int = 1,
+    privacy: PrivacyMask | None = None,
 ) -> VideoSource:
     """Open a video file, an RTSP/HTTP URL or a webcam index (int or digits).
 
     fps: frames per media second to hand out (None = every frame). live: keep only the newest
     `backlog` frames, dropping older ones (default: streams and webcams, and looped files).
-    loop: restart a file at its end, played at real time when live.
+    loop: restart a file at its end, played at real time when live. privacy: zones blacked out of every frame.
     """
     text = str(source)
     is_file = False
@@ -389,4 +400,4 @@ def open_source(
     if loop and not is_file:
         raise CctvError(f"cannot loop {label}: only a video file can be looped")
     live = (not is_file or loop) if live is None else live
-    return VideoSource(label, opener, fps, live, loop, is_file, backlog=backlog)
+    return VideoSource(label, opener, fps, live, loop, is_file, backlog=backlog, privacy=privacy)

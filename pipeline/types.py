@@ -21,6 +21,12 @@ class Frame:
     image: np.ndarray  # BGR, HxWx3, uint8
     index: int  # 0-based index of the decoded frame in the source
     pts: float  # media seconds from the start of the stream (from the stream's PTS, not wall time)
+    clear: np.ndarray | None = None  # the image before its privacy zones were blacked out, when detection may see it
+
+    @property
+    def detect_image(self) -> np.ndarray:
+        """What the detector and the rules look at: under privacy zones only where the camera allows it."""
+        return self.image if self.clear is None else self.clear
 
 
 @dataclass(slots=True)

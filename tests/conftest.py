@@ -1,17 +1,25 @@
-"""Shared fixtures: one real replay of PETS09-S2L1 serves every test that needs its outputs."""
+"""Shared fixtures: one real replay of PETS09-S2L1 serves every test that needs its outputs; event stores on
+SQLite and on a throwaway PostgreSQL server."""
 
 from __future__ import annotations
 
+import glob
+import itertools
+import os
+import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from mosquitto import start_broker, stop_broker
+from sqlalchemy import create_engine, text
 
 from pipeline.assets import asset_dir
 from pipeline.bench.live.process import free_port
+from pipeline.store import EventStore
 
 ROOT = Path(__file__).resolve().parents[1]
 PETS_CONFIG = ROOT / "configs" / "pets09.yaml"
@@ -57,3 +65,77 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     proc = start_broker(tmp_path_factory.mktemp("mosquitto"), port, "allow_anonymous true")
     yield port
     stop_broker(proc)
+
+
+Opener = Callable[[], EventStore]
+
+
+def _pg_bin() -> Path:
+    """Directory of initdb/pg_ctl: $PG_BIN, else the newest Debian install, else PATH."""
+    candidates = [
+        os.environ.get("PG_BIN", ""),
+        *sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))[::-1],
+    ]
+    on_path = shutil.which("initdb")
+    candidates.append(str(Path(on_path).parent) if on_path else "")
+    for directory in filter(None, candidates):
+        if (Path(directory) / "initdb").is_file() and (Path(directory) / "pg_ctl").is_file():
+            return Path(directory)
+    pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql, or set PG_BIN")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster (trust auth, loopback only); yields the base URL without a database.
+
+    Its directory is made with mkdtemp, not tmp_path: pytest's private temp root is closed to `postgres`.
+    """
+    bin_dir = _pg_bin()
+    root = Path(tempfile.mkdtemp(prefix="cctv-pg-"))
+    as_postgres: list[str] = []
+    if os.geteuid() == 0:  # postgres refuses to run as root
+        shutil.chown(root, "postgres", "postgres")
+        os.chmod(root, 0o700)
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+    data, log, port = root / "data", root / "log", free_port()
+
+    def run(*cmd: object) -> None:
+        done = subprocess.run([*as_postgres, *map(str, cmd)], check=False, capture_output=True, text=True)
+        if done.returncode:
+            pytest.fail(f"{Path(str(cmd[0])).name} failed: {done.stderr.strip() or done.stdout.strip()}")
+
+    run(bin_dir / "initdb", "-D", data, "--auth=trust", "-U", "postgres")
+    run(bin_dir / "pg_ctl", "-D", data, "-l", log, "-w", "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start")
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+    finally:
+        run(bin_dir / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
+        shutil.rmtree(root)
+
+
+_db_numbers = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    """Opens (and reopens) one fresh store of the backend; every store it opened is closed at the end."""
+    data_dir = tmp_path / "data"
+    if request.param == "sqlite":
+        target: str | Path = data_dir
+    else:
+        base = request.getfixturevalue("postgres_server")
+        name = f"store_{next(_db_numbers)}"
+        admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        admin.dispose()
+        target = f"{base}/{name}"
+    opened: list[EventStore] = []
+
+    def opener() -> EventStore:
+        opened.append(EventStore.open(target, data_dir))
+        return opened[-1]
+
+    yield opener
+    for store in opened:
+        store.close()

@@ -29,9 +29,15 @@ def pets_camera(**changes: object) -> dict[str, object]:
 
 
 def site_config(
-    path: Path, data: Path, port: int, cameras: dict[str, object] | None = None, **service: object
+    path: Path,
+    data: Path,
+    port: int,
+    cameras: dict[str, object] | None = None,
+    extra: dict[str, object] | None = None,
+    **service: object,
 ) -> Path:
-    """PETS09 looped as a live camera, plus a camera whose RTSP source refuses connections (or `cameras`)."""
+    """PETS09 looped as a live camera, plus a camera whose RTSP source refuses connections (or `cameras`);
+    `extra`: more top-level keys (camera groups, say)."""
     config = {
         "model": {"path": str(ROOT / "models" / "yolo11n_int8_openvino_model")},
         "service": {
@@ -41,6 +47,7 @@ def site_config(
             **service,
         },
         "cameras": cameras or {"pets": pets_camera(), "broken": {"source": "rtsp://127.0.0.1:9/none", "detect": {"fps": 5}}},
+        **(extra or {}),
     }
     path.write_text(yaml.safe_dump(config))
     return path
@@ -120,10 +127,12 @@ class Service:
         return next((e for e in items if e["clip_url"] and e["end"] is not None), None)
 
 
-def start_service(root: Path, cameras: dict[str, object] | None = None, **service: object) -> Service:
+def start_service(
+    root: Path, cameras: dict[str, object] | None = None, extra: dict[str, object] | None = None, **service: object
+) -> Service:
     """A service on a free port with viewer/operator/admin tokens (names `{role}-1`), started and listening."""
     port = free_port()
-    svc = Service(site_config(root / "site.yaml", root / "data", port, cameras, **service), root / "data", port)
+    svc = Service(site_config(root / "site.yaml", root / "data", port, cameras, extra, **service), root / "data", port)
     for role in ("viewer", "operator", "admin"):
         result = cctv("token", "create", "--role", role, "--name", f"{role}-1", "--config", svc.config)
         assert result.returncode == 0, result.stderr

@@ -15,7 +15,7 @@ from pipeline.api import create_app
 from pipeline.events import Event, EventChange
 from pipeline.evidence import EvidencePaths, EvidenceRecorder
 from pipeline.sources import open_source
-from pipeline.store import EventStore
+from pipeline.store import EventStore, TokenInfo
 
 EVENT_ID = "pets-000001"
 START = 1_000_000.0  # the store's clock at the start of each test
@@ -108,7 +108,7 @@ def test_tokens_are_stored_only_as_hashes(api: Api) -> None:
         stored = conn.exec_driver_sql("SELECT token_hash, name, role FROM api_tokens").all()
     assert {(name, role) for _, name, role in stored} == {(r, r) for r in ("viewer", "operator", "admin")}
     assert not set(api.tokens.values()) & {h for h, _, _ in stored}
-    assert api.store.verify_token(api.tokens["operator"]) == ("operator", "operator")
+    assert api.store.verify_token(api.tokens["operator"]) == TokenInfo("operator", "operator")
 
 
 def test_viewer_lists_gets_and_fetches_evidence_but_cannot_review(api: Api) -> None:
@@ -161,7 +161,7 @@ def test_operator_reviews_and_admin_audits_it_all(api: Api) -> None:
 def test_bad_review_action_is_422_with_the_allowed_actions(api: Api) -> None:
     response = api.review("operator", {"action": "delete"})
     assert response.status_code == 422
-    assert "'acknowledge', 'false_positive' or 'escalate'" in response.json()["detail"][0]["msg"]
+    assert "'acknowledge', 'false_positive', 'escalate' or 'release'" in response.json()["detail"][0]["msg"]
     assert api.review("operator", {"action": "acknowledge"}, event_id="nope").status_code == 404
 
 
@@ -248,7 +248,7 @@ def test_token_create_command(tmp_path: Path) -> None:
     assert made.returncode == 0, made.stderr
     token = made.stdout.strip()
     with EventStore.open(tmp_path) as store:
-        assert store.verify_token(token) == ("desk-3", "operator")
+        assert store.verify_token(token) == TokenInfo("desk-3", "operator")
     assert all(token.encode() not in f.read_bytes() for f in tmp_path.glob("events.db*"))
     bad = create("--role", "superuser", "--name", "x")
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error: unknown role 'superuser'")

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import glob
-import itertools
 import os
-import shutil
-import subprocess
-import tempfile
-from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,86 +11,14 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
+from conftest import Opener
+from sqlalchemy import inspect, text
 
 from pipeline.bench.live.process import free_port
 from pipeline.errors import CctvError
 from pipeline.events import Event, EventBus, EventChange
 from pipeline.store import EventNotFound, EventStore, alembic_config, migrate
 from pipeline.store.models import Base
-
-Opener = Callable[[], EventStore]
-
-
-def _pg_bin() -> Path:
-    """Directory of initdb/pg_ctl: $PG_BIN, else the newest Debian install, else PATH."""
-    candidates = [
-        os.environ.get("PG_BIN", ""),
-        *sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))[::-1],
-    ]
-    on_path = shutil.which("initdb")
-    candidates.append(str(Path(on_path).parent) if on_path else "")
-    for directory in filter(None, candidates):
-        if (Path(directory) / "initdb").is_file() and (Path(directory) / "pg_ctl").is_file():
-            return Path(directory)
-    pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql, or set PG_BIN")
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster (trust auth, loopback only); yields the base URL without a database.
-
-    Its directory is made with mkdtemp, not tmp_path: pytest's private temp root is closed to `postgres`.
-    """
-    bin_dir = _pg_bin()
-    root = Path(tempfile.mkdtemp(prefix="cctv-pg-"))
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:  # postgres refuses to run as root
-        shutil.chown(root, "postgres", "postgres")
-        os.chmod(root, 0o700)
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    data, log, port = root / "data", root / "log", free_port()
-
-    def run(*cmd: object) -> None:
-        done = subprocess.run([*as_postgres, *map(str, cmd)], check=False, capture_output=True, text=True)
-        if done.returncode:
-            pytest.fail(f"{Path(str(cmd[0])).name} failed: {done.stderr.strip() or done.stdout.strip()}")
-
-    run(bin_dir / "initdb", "-D", data, "--auth=trust", "-U", "postgres")
-    run(bin_dir / "pg_ctl", "-D", data, "-l", log, "-w", "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start")
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
-    finally:
-        run(bin_dir / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
-        shutil.rmtree(root)
-
-
-_db_numbers = itertools.count()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
-    """Opens (and reopens) one fresh store of the backend; every store it opened is closed at the end."""
-    data_dir = tmp_path / "data"
-    if request.param == "sqlite":
-        target: str | Path = data_dir
-    else:
-        base = request.getfixturevalue("postgres_server")
-        name = f"store_{next(_db_numbers)}"
-        admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE DATABASE {name}"))
-        admin.dispose()
-        target = f"{base}/{name}"
-    opened: list[EventStore] = []
-
-    def opener() -> EventStore:
-        opened.append(EventStore.open(target, data_dir))
-        return opened[-1]
-
-    yield opener
-    for store in opened:
-        store.close()
 
 
 def make_event(n: int, **overrides: object) -> Event:
@@ -223,7 +145,7 @@ def test_open_creates_schema_at_head_and_sqlite_pragmas(open_store: Opener) -> N
     assert {"events", "reviews", "audit_log", "api_tokens", "alembic_version"} <= set(inspector.get_table_names())
     head = ScriptDirectory.from_config(alembic_config(None)).get_current_head()
     with store.engine.connect() as conn:
-        assert head == "0003" and conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head
+        assert head == "0004" and conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head
         if store.engine.dialect.name == "sqlite":
             assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
             assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -29,10 +29,13 @@ def _bad_input(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
-def create_app(store: EventStore, live: LiveSite | None = None) -> FastAPI:
+def create_app(
+    store: EventStore, live: LiveSite | None = None, groups: Mapping[str, Sequence[str]] | None = None
+) -> FastAPI:
     """The API over `store`; with `live`, the app starts its cameras on startup and stops them on shutdown.
 
-    The caller owns the store and closes it.
+    groups: the site's camera groups, which scoped tokens may name (default: the live site's). The
+    caller owns the store and closes it.
     """
     hub = EventHub()
     store.subscribe(hub)
@@ -52,6 +55,7 @@ def create_app(store: EventStore, live: LiveSite | None = None) -> FastAPI:
     app.state.store = store
     app.state.live = live
     app.state.hub = hub
+    app.state.groups = groups if groups is not None else live.site.groups if live is not None else {}
     for resource in (events, cameras, site, session, audit):
         app.include_router(resource.router)
     app.mount("/", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")  # last: /api and /metrics win

@@ -1,15 +1,19 @@
-"""Bearer-token authentication and role checks, as FastAPI dependencies."""
+"""Bearer-token authentication, role checks and camera scopes, as FastAPI dependencies.
+
+A token limited to some cameras (or camera groups of the site config) sees nothing of the others:
+they are left out of every list, and asked for by id they are "not found", as if they did not exist.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
-from pipeline.store import ROLES, EventStore, Role
+from pipeline.store import ROLES, EventStore, Role, TokenInfo
 
 # auto_error=False: we answer 401 ourselves (HTTPBearer alone says 403 for a missing header).
 bearer = HTTPBearer(auto_error=False, description="an API token from `cctv token create`")
@@ -21,8 +25,28 @@ session_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description
 
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """The caller: the token's name and role, the cameras it may see (None: all) and where it called from."""
+
     name: str
     role: Role
+    cameras: frozenset[str] | None = None
+    source: str | None = None
+
+    def sees(self, camera: str) -> bool:
+        return self.cameras is None or camera in self.cameras
+
+    def visible(self, cameras: Iterable[str]) -> list[str]:
+        return [c for c in cameras if self.sees(c)]
+
+
+def principal_of(request: Request, info: TokenInfo) -> Principal:
+    """A verified token's principal, its camera groups resolved against the site's current config."""
+    groups: Mapping[str, Sequence[str]] = request.app.state.groups
+    if info.cameras is None and info.groups is None:
+        scope = None
+    else:
+        scope = frozenset(info.cameras or ()) | {c for g in info.groups or () for c in groups.get(g, ())}
+    return Principal(info.name, info.role, scope, request.client.host if request.client else None)
 
 
 def get_store(request: Request) -> EventStore:
@@ -40,6 +64,7 @@ def require(minimum: Role) -> Callable[..., Principal]:
     """A dependency admitting tokens of `minimum` role or higher (viewer < operator < admin)."""
 
     def dependency(
+        request: Request,
         store: Store,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
         cookie: Annotated[str | None, Security(session_cookie)],
@@ -50,7 +75,7 @@ def require(minimum: Role) -> Callable[..., Principal]:
         found = store.verify_token(token)
         if found is None:
             raise _unauthorized("invalid, expired or revoked token")
-        principal = Principal(*found)
+        principal = principal_of(request, found)
         if ROLES.index(principal.role) < ROLES.index(minimum):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, f"role {principal.role!r} may not do this; needs {minimum!r}"

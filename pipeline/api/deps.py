@@ -6,10 +6,12 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
+from pipeline.api.auth import Principal
 from pipeline.api.schemas import Error
 from pipeline.api.stream import EventHub
 from pipeline.live.camera import CameraWorker
 from pipeline.live.site import LiveSite
+from pipeline.store import EventNotFound, EventStore, StoredEvent
 
 AUTH_ERRORS: dict[int | str, dict[str, object]] = {401: {"model": Error}, 403: {"model": Error}}
 NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": Error}}
@@ -30,9 +32,18 @@ Live = Annotated[LiveSite, Depends(get_live)]
 Hub = Annotated[EventHub, Depends(get_hub)]
 
 
-def camera_worker(live: LiveSite, camera_id: str) -> CameraWorker:
-    """The named camera, or 404 listing the known ones."""
-    worker = live.cameras.get(camera_id)
+def camera_worker(live: LiveSite, who: Principal, camera_id: str) -> CameraWorker:
+    """The named camera, or 404 listing the ones the caller may see (a camera outside its scope is unknown)."""
+    worker = live.cameras.get(camera_id) if who.sees(camera_id) else None
     if worker is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera_id!r}; known: {', '.join(live.cameras)}")
+        known = ", ".join(who.visible(live.cameras)) or "none"
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera_id!r}; known: {known}")
     return worker
+
+
+def visible_event(store: EventStore, who: Principal, event_id: str) -> StoredEvent:
+    """The event, if the caller may see its camera; otherwise not found, as if it did not exist."""
+    stored = store.get(event_id)
+    if not who.sees(stored.event.camera):
+        raise EventNotFound(f"no event {event_id!r}")
+    return stored

@@ -6,10 +6,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.api.auth import Principal
 from pipeline.live.camera import CameraWorker, Status
 from pipeline.store import MAX_LIMIT, ReviewState, Role, StoredEvent
 
-ReviewAction = Literal["acknowledge", "false_positive", "escalate"]
+ReviewAction = Literal["acknowledge", "false_positive", "escalate", "release"]
 
 
 class Health(BaseModel):
@@ -93,6 +94,13 @@ class EventPage(BaseModel):
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
 
 
+class ExportIn(BaseModel):
+    reason: str = Field(min_length=3, max_length=500, description="who asked for the footage and why (audited)")
+    mask: Literal["others", "all", "none"] = Field(
+        "others", description="pixelate every person and vehicle but the event's subject (others), all, or none"
+    )
+
+
 class ReviewIn(BaseModel):
     action: ReviewAction
     note: str | None = Field(default=None, max_length=2000)
@@ -117,6 +125,9 @@ class AuditOut(BaseModel):
     action: str
     event_id: str | None
     detail: dict[str, Any] | None
+    camera: str | None = Field(None, description="the camera the entry is about, if any")
+    source: str | None = Field(None, description="the client address the request came from")
+    hash: str = Field("", description="SHA-256 chaining the entry to the one before (`cctv audit verify`)")
 
 
 class AuditPage(BaseModel):
@@ -131,6 +142,11 @@ class SessionIn(BaseModel):
 class SessionOut(BaseModel):
     name: str
     role: Role
+    cameras: list[str] | None = Field(None, description="the cameras this sign-in may see (null: every camera)")
+
+    @classmethod
+    def of(cls, who: Principal) -> SessionOut:
+        return cls(name=who.name, role=who.role, cameras=None if who.cameras is None else sorted(who.cameras))
 
 
 class CameraOut(BaseModel):

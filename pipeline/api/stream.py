@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 
 from pipeline.api.schemas import EventOut
 from pipeline.store import StoreChange
@@ -23,7 +23,8 @@ _CLOSE = ""  # the message that ends a client's stream
 
 class EventHub:
     def __init__(self) -> None:
-        self._clients: dict[asyncio.Queue[str], asyncio.AbstractEventLoop] = {}
+        # queue -> (its loop, the cameras its client may see; None: all)
+        self._clients: dict[asyncio.Queue[str], tuple[asyncio.AbstractEventLoop, Collection[str] | None]] = {}
         self._lock = threading.Lock()
         self.closed = False
 
@@ -33,12 +34,15 @@ class EventHub:
             if not self._clients:
                 return
         data = EventOut.of(change.stored).model_dump_json()
-        self._broadcast(f"event: {change.kind}\nid: {change.event.id}\ndata: {data}\n\n")
+        self._broadcast(f"event: {change.kind}\nid: {change.event.id}\ndata: {data}\n\n", change.event.camera)
 
-    def _broadcast(self, message: str) -> None:
+    def _broadcast(self, message: str, camera: str | None = None) -> None:
+        """To every client that may see `camera` (None: to all, as the closing message)."""
         with self._lock:
             clients = list(self._clients.items())
-        for queue, loop in clients:
+        for queue, (loop, cameras) in clients:
+            if camera is not None and cameras is not None and camera not in cameras:
+                continue
             try:
                 loop.call_soon_threadsafe(self._offer, queue, message)
             except RuntimeError:  # the loop has closed
@@ -53,10 +57,11 @@ class EventHub:
                 queue.get_nowait()
             queue.put_nowait(_CLOSE)
 
-    def connect(self) -> asyncio.Queue[str]:
+    def connect(self, cameras: Collection[str] | None = None) -> asyncio.Queue[str]:
+        """A new client's queue; it hears only of events of `cameras` (None: every camera)."""
         queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
         with self._lock:
-            self._clients[queue] = asyncio.get_running_loop()
+            self._clients[queue] = (asyncio.get_running_loop(), cameras)
         if self.closed:
             queue.put_nowait(_CLOSE)
         return queue

@@ -134,7 +134,8 @@ class CameraWorker:
         while not self._stop.is_set():
             try:
                 src = open_source(
-                    self.source, fps=self.cam.detect.fps, live=True, loop=self.cam.loop, backlog=self.cam.detect.pack_frames
+                    self.source, fps=self.cam.detect.fps, live=True, loop=self.cam.loop,
+                    backlog=self.cam.detect.pack_frames, privacy=self.cam.privacy_mask,
                 )
             except CctvError as exc:
                 self._failed(str(exc))

@@ -53,6 +53,10 @@ class SharedDetector:
             ),
         )
 
+    def in_turns(self, options: DetectOptions) -> CameraDetector:
+        """The shared model with `options` for work beside the cameras (an export): each call waits its turn."""
+        return TurnTakingDetector(self, self.base.with_options(options))
+
     @contextmanager
     def turn(self) -> Iterator[None]:
         """Hold the detector (and the CPU) for one batch; turns are granted in the order asked."""
@@ -94,3 +98,11 @@ class CameraDetector:
 
     def detect_many(self, items: Items) -> list[sv.Detections]:
         return self.shared.run(self.view, items)
+
+
+class TurnTakingDetector(CameraDetector):
+    """A `CameraDetector` for callers that are not cameras, so hold no turn of their own."""
+
+    def detect_many(self, items: Items) -> list[sv.Detections]:
+        with self.shared.turn():
+            return super().detect_many(items)

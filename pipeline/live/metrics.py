@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -13,6 +14,7 @@ from prometheus_client.registry import Collector
 from pipeline.live.camera import CameraWorker
 from pipeline.live.detector import SharedDetector
 
+_CAMERA_LABEL = re.compile(r'camera="([^"]*)"')
 LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0)
 
 
@@ -32,8 +34,13 @@ class ServiceMetrics:
         """Read these cameras, the detector's queue and the events started by (camera, rule) at every scrape."""
         self.registry.register(_ServiceCollector(cameras, detector, events))
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+    def render(self, cameras: Collection[str] | None = None) -> bytes:
+        """The text exposition; with `cameras`, series labelled with any other camera are left out."""
+        text = generate_latest(self.registry)
+        if cameras is None:
+            return text
+        lines = text.decode().splitlines(keepends=True)
+        return "".join(line for line in lines if (m := _CAMERA_LABEL.search(line)) is None or m[1] in cameras).encode()
 
 
 class _ServiceCollector(Collector):

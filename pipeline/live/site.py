@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
 
 from pipeline.config import SiteConfig
 from pipeline.events import EventChange
@@ -75,9 +76,9 @@ class LiveSite:
         if self.mqtt is not None:
             self.mqtt.close()
 
-    def selection_share(self, now: float) -> float:
-        """Share of all camera-time spent on the wall since the cameras started."""
-        states = [worker.selection.state(now) for worker in self.cameras.values()]
+    def selection_share(self, now: float, cameras: Iterable[str] | None = None) -> float:
+        """Share of all camera-time (of `cameras`, default all) spent on the wall since the cameras started."""
+        states = [self.cameras[name].selection.state(now) for name in (self.cameras if cameras is None else cameras)]
         return round(sum(s.share for s in states) / len(states), 4) if states else 0.0
 
     def _count(self, change: EventChange) -> None:
@@ -89,11 +90,15 @@ class LiveSite:
         retention = self.site.service.retention
         max_age = None if retention.max_age_days is None else retention.max_age_days * 86400
         max_bytes = None if retention.max_clip_gb is None else int(retention.max_clip_gb * 1e9)
+        ages = {name: cam.retention_days * 86400 for name, cam in self.site.cameras.items() if cam.retention_days}
         while not self._stopping.wait(retention.interval_minutes * 60):
             try:
-                deleted = self.store.retain(max_age, max_bytes)
+                deleted = self.store.retain(max_age, max_bytes, ages)
+                purged = self.store.audit_purge(retention.audit_days * 86400)  # the audit log has its own age
             except Exception:  # the next round tries again; cameras go on either way
                 log.exception("retention failed")
                 continue
             if deleted:
                 log.info("retention deleted %d evidence files", len(deleted))
+            if purged:
+                log.info("retention purged %d audit entries", purged)

@@ -39,8 +39,9 @@ class StoreWriter:
         """An evidence recorder's `on_started` and `on_done`: queue the paths of the files that exist now
         (the snapshot and thumbnail from the start, the clips once finished), relative to the data dir."""
         root = self.store.data_dir
-        names = ("clip", "raw_clip", "snapshot", "thumbnail")
-        files = {name: path for name, path in zip(names, (paths.clip, paths.raw, paths.snapshot, paths.thumbnail))}
+        names = ("clip", "raw_clip", "snapshot", "thumbnail", "tracks")
+        stored = (paths.clip, paths.raw, paths.snapshot, paths.thumbnail, paths.tracks)
+        files = dict(zip(names, stored))
         ready = {name: _relative(path, root) for name, path in files.items() if path.is_file()}
 
         def write() -> None:

@@ -8,14 +8,14 @@ the API, the live service and the CLI use; each job is a module of its own behin
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TextIO
 
 from sqlalchemy import Engine
 
 from pipeline.events import EventChange
-from pipeline.store.audit import AuditEntry, AuditLog
+from pipeline.store.audit import AuditCheck, AuditEntry, AuditLog
 from pipeline.store.db import MAX_LIMIT, Database, alembic_config, migrate
 from pipeline.store.events import (
     ACTIONS,
@@ -28,13 +28,14 @@ from pipeline.store.events import (
     StoreSubscriber,
 )
 from pipeline.store.retention import EVIDENCE_DIR, ORPHAN_GRACE_S, Retention, evidence_path
-from pipeline.store.tokens import ROLES, Role, Tokens
+from pipeline.store.tokens import ROLES, Role, TokenInfo, TokenRecord, Tokens
 
 __all__ = [
     "ACTIONS",
     "EVIDENCE_DIR",
     "MAX_LIMIT",
     "ROLES",
+    "AuditCheck",
     "AuditEntry",
     "EventNotFound",
     "EventStore",
@@ -44,6 +45,8 @@ __all__ = [
     "StoreChange",
     "StoreSubscriber",
     "StoredEvent",
+    "TokenInfo",
+    "TokenRecord",
     "alembic_config",
     "migrate",
 ]
@@ -112,8 +115,10 @@ class EventStore:
     def query(self, **filters: Any) -> tuple[list[StoredEvent], str | None]:
         return self.events.query(**filters)
 
-    def review(self, event_id: str, action: str, operator: str, note: str | None = None) -> Review:
-        return self.events.review(event_id, action, operator, note)
+    def review(
+        self, event_id: str, action: str, operator: str, note: str | None = None, source: str | None = None
+    ) -> Review:
+        return self.events.review(event_id, action, operator, note, source)
 
     def reviews(self, event_id: str) -> list[Review]:
         return self.events.reviews(event_id)
@@ -125,27 +130,67 @@ class EventStore:
         snapshot: str | None = None,
         thumbnail: str | None = None,
         raw_clip: str | None = None,
+        tracks: str | None = None,
     ) -> StoredEvent:
-        return self.events.set_evidence(event_id, clip, snapshot, thumbnail, raw_clip)
+        return self.events.set_evidence(event_id, clip, snapshot, thumbnail, raw_clip, tracks)
 
     # -- audit (store/audit.py) -------------------------------------------------------------------
 
-    def audit(self, actor: str, action: str, event_id: str | None = None, detail: dict[str, Any] | None = None) -> AuditEntry:
-        return self.audits.audit(actor, action, event_id, detail)
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        event_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+        *,
+        camera: str | None = None,
+        source: str | None = None,
+    ) -> AuditEntry:
+        return self.audits.audit(actor, action, event_id, detail, camera=camera, source=source)
 
-    def audit_view(self, actor: str, kind: str, event_id: str, detail: dict[str, Any] | None = None) -> None:
-        self.audits.audit_view(actor, kind, event_id, detail)
+    def audit_view(
+        self,
+        actor: str,
+        kind: str,
+        event_id: str,
+        detail: dict[str, Any] | None = None,
+        *,
+        camera: str | None = None,
+        source: str | None = None,
+    ) -> None:
+        self.audits.audit_view(actor, kind, event_id, detail, camera=camera, source=source)
 
-    def audit_log(self, limit: int = 50, cursor: str | None = None) -> tuple[list[AuditEntry], str | None]:
-        return self.audits.audit_log(limit, cursor)
+    def audit_log(
+        self, limit: int = 50, cursor: str | None = None, *, cameras: Collection[str] | None = None
+    ) -> tuple[list[AuditEntry], str | None]:
+        return self.audits.audit_log(limit, cursor, cameras=cameras)
+
+    def audit_verify(self) -> AuditCheck:
+        return self.audits.verify()
+
+    def audit_export_csv(self, out: str | Path | TextIO, since: float | None = None, until: float | None = None) -> int:
+        return self.audits.export_csv(out, since, until)
+
+    def audit_purge(self, max_age_seconds: float) -> int:
+        return self.audits.purge(max_age_seconds)
 
     # -- API tokens (store/tokens.py) -------------------------------------------------------------
 
-    def create_token(self, name: str, role: str, expires_in: float | None = None) -> str:
-        return self.tokens.create_token(name, role, expires_in)
+    def create_token(
+        self,
+        name: str,
+        role: str,
+        expires_in: float | None = None,
+        cameras: list[str] | None = None,
+        groups: list[str] | None = None,
+    ) -> str:
+        return self.tokens.create_token(name, role, expires_in, cameras, groups)
 
-    def verify_token(self, token: str) -> tuple[str, Role] | None:
+    def verify_token(self, token: str) -> TokenInfo | None:
         return self.tokens.verify_token(token)
+
+    def list_tokens(self) -> list[TokenRecord]:
+        return self.tokens.list_tokens()
 
     def revoke_tokens(self, name: str) -> int:
         return self.tokens.revoke_tokens(name)
@@ -155,8 +200,13 @@ class EventStore:
     def evidence_path(self, relative: str) -> Path:
         return evidence_path(self.data_dir, relative)
 
-    def retain(self, max_age_seconds: float | None = None, max_clip_bytes: int | None = None) -> list[str]:
-        return self.retention.retain(max_age_seconds, max_clip_bytes)
+    def retain(
+        self,
+        max_age_seconds: float | None = None,
+        max_clip_bytes: int | None = None,
+        camera_ages: Mapping[str, float] | None = None,
+    ) -> list[str]:
+        return self.retention.retain(max_age_seconds, max_clip_bytes, camera_ages)
 
     def reconcile(self, grace_seconds: float = ORPHAN_GRACE_S) -> tuple[list[str], list[str]]:
         return self.retention.reconcile(grace_seconds)

@@ -8,7 +8,7 @@ engine, `evidence` when its files are recorded, `review` when an operator decide
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, fields
 from typing import Literal, cast
 
@@ -19,16 +19,17 @@ from pipeline.errors import CctvError
 from pipeline.events import Event, EventChange
 from pipeline.store.audit import add_entry
 from pipeline.store.db import Database, check_limit, decode_cursor, encode_cursor
-from pipeline.store.models import AuditRow, EventRow, ReviewRow
+from pipeline.store.models import EventRow, ReviewRow
 from pipeline.store.retention import evidence_path
 
 log = logging.getLogger(__name__)
 
-ReviewState = Literal["unreviewed", "acknowledged", "false_positive", "escalated"]
+ReviewState = Literal["unreviewed", "acknowledged", "false_positive", "escalated", "released"]
 ACTIONS: dict[str, ReviewState] = {  # review action -> the state it leaves the event in
     "acknowledge": "acknowledged",
     "false_positive": "false_positive",
-    "escalate": "escalated",
+    "escalate": "escalated",  # its evidence is kept past retention until released
+    "release": "released",  # an escalated case is closed: retention applies again
     "reopen": "unreviewed",
 }
 ChangeKind = Literal["start", "update", "end", "evidence", "review"]
@@ -49,6 +50,7 @@ class StoredEvent:
     snapshot: str | None
     thumbnail: str | None
     raw_clip: str | None = None
+    tracks: str | None = None  # the clip's tracked boxes (JSON), for exports
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +83,7 @@ def _stored(row: EventRow) -> StoredEvent:
     event = Event(**{**values, "box": tuple(row.box)})
     state = cast(ReviewState, row.review_state)
     return StoredEvent(
-        event, row.created_at, row.updated_at, state, row.clip, row.snapshot, row.thumbnail, row.raw_clip
+        event, row.created_at, row.updated_at, state, row.clip, row.snapshot, row.thumbnail, row.raw_clip, row.tracks
     )
 
 
@@ -158,8 +160,11 @@ class EventRecords:
         min_score: float | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        cameras: Collection[str] | None = None,
     ) -> tuple[list[StoredEvent], str | None]:
         """Events newest start first (ties by id); `next_cursor` is None on the last page.
+
+        cameras: only these cameras' events (a camera-scoped caller), beside any `camera` filter.
 
         Keyset pagination: a page never repeats or skips an event even while new ones arrive.
         """
@@ -168,6 +173,8 @@ class EventRecords:
             raise CctvError(f"unknown review state {review_state!r}; use one of {', '.join(ACTIONS.values())}")
         equal = {"camera": camera, "rule": rule, "type": type, "label": label, "review_state": review_state}
         where: list[ColumnElement[bool]] = [getattr(EventRow, k) == v for k, v in equal.items() if v is not None]
+        if cameras is not None:
+            where.append(EventRow.camera.in_(sorted(cameras)))
         if since is not None:
             where.append(EventRow.start >= since)
         if until is not None:
@@ -184,8 +191,11 @@ class EventRecords:
         more = len(rows) > limit
         return items, encode_cursor([items[-1].event.start, items[-1].event.id]) if more else None
 
-    def review(self, event_id: str, action: str, operator: str, note: str | None = None) -> Review:
-        """Record an operator decision, set the event's state to match, and audit it, in one transaction."""
+    def review(
+        self, event_id: str, action: str, operator: str, note: str | None = None, source: str | None = None
+    ) -> Review:
+        """Record an operator decision, set the event's state to match, and audit it (with the client's
+        address, `source`), in one transaction."""
         if action not in ACTIONS:
             raise CctvError(f"unknown review action {action!r}; use one of {', '.join(ACTIONS)}")
         now = self.db.clock()
@@ -195,8 +205,9 @@ class EventRecords:
             row.updated_at = now
             review = ReviewRow(event_id=event_id, action=action, operator=operator, note=note, at=now)
             session.add(review)
-            session.add(AuditRow(at=now, actor=operator, action=f"review.{action}", event_id=event_id, detail={"note": note}))
             session.flush()
+            detail = {"note": note}
+            add_entry(self.db, session, operator, f"review.{action}", event_id, detail, camera=row.camera, source=source)
             stored, result = _stored(row), Review(review.id, event_id, action, operator, note, now)
         self._publish([StoreChange("review", stored)])
         return result
@@ -215,9 +226,10 @@ class EventRecords:
         snapshot: str | None = None,
         thumbnail: str | None = None,
         raw_clip: str | None = None,
+        tracks: str | None = None,
     ) -> StoredEvent:
         """Point the event at its evidence files (paths relative to the data dir); None leaves a path as is."""
-        files = {"clip": clip, "snapshot": snapshot, "thumbnail": thumbnail, "raw_clip": raw_clip}
+        files = {"clip": clip, "snapshot": snapshot, "thumbnail": thumbnail, "raw_clip": raw_clip, "tracks": tracks}
         given = {k: v for k, v in files.items() if v is not None}
         for relative in given.values():
             evidence_path(self.db.data_dir, relative)

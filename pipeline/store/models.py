@@ -46,6 +46,7 @@ class EventRow(Base):
     raw_clip: Mapped[str | None] = mapped_column(String(512))  # the clip's frames with nothing drawn
     snapshot: Mapped[str | None] = mapped_column(String(512))
     thumbnail: Mapped[str | None] = mapped_column(String(512))
+    tracks: Mapped[str | None] = mapped_column(String(512))  # the boxes of every tracked object in the clip (export)
 
     __table_args__ = (
         Index("ix_events_start_id", "start", "id"),
@@ -79,6 +80,10 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(64))
     event_id: Mapped[str | None] = mapped_column(String(128))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    camera: Mapped[str | None] = mapped_column(String(128))  # what a camera-scoped admin may see of the log
+    source: Mapped[str | None] = mapped_column(String(128))  # where the request came from (client address)
+    prev_hash: Mapped[str] = mapped_column(String(64))  # the previous row's hash: rows form a chain
+    hash: Mapped[str] = mapped_column(String(64))  # SHA-256 of this row's fields and prev_hash
 
 
 class TokenRow(Base):
@@ -93,3 +98,5 @@ class TokenRow(Base):
     created_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float | None] = mapped_column(Float)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    cameras: Mapped[list[str] | None] = mapped_column(JSON)  # the cameras it may see (with `groups`; both null: all)
+    groups: Mapped[list[str] | None] = mapped_column(JSON)  # camera groups of the site config it may see

@@ -7,7 +7,7 @@ orphan file, which `reconcile()` (run on open) removes, as it clears any path wh
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from sqlalchemy import or_, select
@@ -17,7 +17,7 @@ from pipeline.store.audit import add_entry
 from pipeline.store.db import Database
 from pipeline.store.models import EventRow
 
-EVIDENCE = ("clip", "raw_clip", "snapshot", "thumbnail")
+EVIDENCE = ("clip", "raw_clip", "snapshot", "thumbnail", "tracks")
 CLIPS = ("clip", "raw_clip")  # what the disk budget counts
 EVIDENCE_DIR = "evidence"
 ORPHAN_GRACE_S = 60.0  # a recorder may be writing a file whose path is not stored yet
@@ -39,19 +39,28 @@ class Retention:
     def _path(self, relative: str) -> Path:
         return evidence_path(self.db.data_dir, relative)
 
-    def retain(self, max_age_seconds: float | None = None, max_clip_bytes: int | None = None) -> list[str]:
-        """Delete evidence, oldest event first: all of it past max_age, then clips until under the byte budget.
+    def retain(
+        self,
+        max_age_seconds: float | None = None,
+        max_clip_bytes: int | None = None,
+        camera_ages: Mapping[str, float] | None = None,
+    ) -> list[str]:
+        """Delete evidence, oldest event first: all of it past its age, then clips until under the byte budget.
 
-        Event rows, reviews and the audit log stay. Returns the deleted relative paths.
+        camera_ages: a camera's own maximum age (seconds), instead of max_age_seconds. Escalated events keep
+        their evidence until released (a case under investigation). Event rows, reviews and the audit log
+        stay. Returns the deleted relative paths.
         """
-        cutoff = None if max_age_seconds is None else self.db.clock() - max_age_seconds
+        now, ages = self.db.clock(), camera_ages or {}
         doomed: list[str] = []
         with self.db.sessions.begin() as session:
             oldest_first = select(EventRow).order_by(EventRow.created_at, EventRow.start, EventRow.id)
-            rows = session.scalars(oldest_first.where(_HAS_EVIDENCE)).all()
+            held = EventRow.review_state == "escalated"
+            rows = session.scalars(oldest_first.where(_HAS_EVIDENCE, ~held)).all()
             clip_bytes = sum(self._size(getattr(r, name)) for r in rows for name in CLIPS)
             for row in rows:
-                old = cutoff is not None and row.created_at < cutoff
+                age = ages.get(row.camera, max_age_seconds)
+                old = age is not None and row.created_at < now - age
                 over = max_clip_bytes is not None and clip_bytes > max_clip_bytes
                 for name in EVIDENCE if old else CLIPS if over else ():
                     relative = getattr(row, name)

@@ -1,10 +1,12 @@
-"""API tokens: issued once in plain text, kept as SHA-256 hashes, with a role and an optional expiry."""
+"""API tokens: issued once in plain text, kept as SHA-256 hashes, with a role, an optional expiry and an
+optional camera scope (cameras and camera groups of the site config; a scoped token sees nothing else)."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Literal, cast
 
 from sqlalchemy import select
@@ -20,6 +22,32 @@ TOKEN_CACHE_S = 5.0
 TOKEN_CACHE_SIZE = 10_000
 
 
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """Who a live token belongs to and what it may see (cameras and groups both None: every camera)."""
+
+    name: str
+    role: Role
+    cameras: tuple[str, ...] | None = None
+    groups: tuple[str, ...] | None = None
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """A token as `cctv token list` shows it (never the token itself)."""
+
+    id: int
+    info: TokenInfo
+    created_at: float
+    revoked: bool
+
+
+def _info(row: TokenRow) -> TokenInfo:
+    scope = (tuple(row.cameras) if row.cameras is not None else None, tuple(row.groups) if row.groups is not None else None)
+    return TokenInfo(row.name, cast(Role, row.role), *scope, row.expires_at)
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -27,23 +55,37 @@ def _token_hash(token: str) -> str:
 class Tokens:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._cache: dict[str, tuple[float, tuple[str, Role, float | None] | None]] = {}
+        self._cache: dict[str, tuple[float, TokenInfo | None]] = {}
 
-    def create_token(self, name: str, role: str, expires_in: float | None = None) -> str:
-        """Issue a bearer token; the plain token is returned once and only its hash is stored."""
+    def create_token(
+        self,
+        name: str,
+        role: str,
+        expires_in: float | None = None,
+        cameras: list[str] | None = None,
+        groups: list[str] | None = None,
+    ) -> str:
+        """Issue a bearer token; the plain token is returned once and only its hash is stored.
+
+        cameras, groups: limit it to these cameras and camera groups (both None: every camera).
+        """
         if role not in ROLES:
             raise CctvError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
         token = secrets.token_urlsafe(32)
         now = self.db.clock()
         expires_at = None if expires_in is None else now + expires_in
         with self.db.sessions.begin() as session:
-            row = TokenRow(token_hash=_token_hash(token), name=name, role=role, created_at=now, expires_at=expires_at)
+            row = TokenRow(
+                token_hash=_token_hash(token), name=name, role=role, created_at=now, expires_at=expires_at,
+                cameras=cameras, groups=groups,
+            )
             session.add(row)
-            add_entry(self.db, session, "tokens", "token.create", None, {"name": name, "role": role, "expires_at": expires_at})
+            detail = {"name": name, "role": role, "expires_at": expires_at, "cameras": cameras, "groups": groups}
+            add_entry(self.db, session, "tokens", "token.create", None, detail)
         return token
 
-    def verify_token(self, token: str) -> tuple[str, Role] | None:
-        """(name, role) of a live token; None for an unknown, revoked or expired one.
+    def verify_token(self, token: str) -> TokenInfo | None:
+        """Who holds a live token; None for an unknown, revoked or expired one.
 
         Lookups are remembered for TOKEN_CACHE_S, so a console's stream of range requests costs no
         query each; a revocation made by another process (`cctv token`) applies within that time.
@@ -53,14 +95,20 @@ class Tokens:
         if cached is None or time.monotonic() - cached[0] > TOKEN_CACHE_S:
             with self.db.sessions() as session:
                 row = session.scalar(select(TokenRow).where(TokenRow.token_hash == digest))
-            found = None if row is None or row.revoked else (row.name, cast(Role, row.role), row.expires_at)
+            found = None if row is None or row.revoked else _info(row)
             if len(self._cache) >= TOKEN_CACHE_SIZE:
                 self._cache.clear()
             cached = self._cache[digest] = (time.monotonic(), found)
         found = cached[1]
-        if found is None or (found[2] is not None and found[2] <= self.db.clock()):
+        if found is None or (found.expires_at is not None and found.expires_at <= self.db.clock()):
             return None
-        return found[0], found[1]
+        return found
+
+    def list_tokens(self) -> list[TokenRecord]:
+        """Every token issued, oldest first, with its scope and state."""
+        with self.db.sessions() as session:
+            rows = session.scalars(select(TokenRow).order_by(TokenRow.id)).all()
+            return [TokenRecord(r.id, _info(r), r.created_at, r.revoked) for r in rows]
 
     def revoke_tokens(self, name: str) -> int:
         """Revoke every token issued under `name`; returns how many were live."""

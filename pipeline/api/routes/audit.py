@@ -14,6 +14,7 @@ router = APIRouter(prefix="/api")
 
 
 @router.get("/audit", responses=AUTH_ERRORS)
-def audit_log(store: Store, _: Admin, page: Annotated[Page, Query()]) -> AuditPage:
-    items, next_cursor = store.audit_log(page.limit, page.cursor)
+def audit_log(store: Store, who: Admin, page: Annotated[Page, Query()]) -> AuditPage:
+    """Newest first; a camera-scoped admin sees the entries about its cameras only."""
+    items, next_cursor = store.audit_log(page.limit, page.cursor, cameras=who.cameras)
     return AuditPage(items=[AuditOut.model_validate(e) for e in items], next_cursor=next_cursor)

@@ -21,14 +21,14 @@ PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @router.get("/api/cameras", responses=AUTH_ERRORS)
-def cameras(live: Live, _: Viewer) -> list[CameraOut]:
+def cameras(live: Live, who: Viewer) -> list[CameraOut]:
     now = time.time()
-    return [CameraOut.of(worker, now) for worker in live.cameras.values()]
+    return [CameraOut.of(worker, now) for name, worker in live.cameras.items() if who.sees(name)]
 
 
 @router.get("/api/cameras/{camera_id}", responses=AUTH_ERRORS | NOT_FOUND)
-def camera(live: Live, _: Viewer, camera_id: str) -> CameraOut:
-    return CameraOut.of(camera_worker(live, camera_id), time.time())
+def camera(live: Live, who: Viewer, camera_id: str) -> CameraOut:
+    return CameraOut.of(camera_worker(live, who, camera_id), time.time())
 
 
 @router.get(
@@ -36,9 +36,9 @@ def camera(live: Live, _: Viewer, camera_id: str) -> CameraOut:
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}} | AUTH_ERRORS | NOT_FOUND,
 )
-def latest_frame(live: Live, _: Viewer, camera_id: str) -> Response:
+def latest_frame(live: Live, who: Viewer, camera_id: str) -> Response:
     """The camera's newest frame (not audited: consoles poll it for the camera wall)."""
-    jpeg = camera_worker(live, camera_id).latest
+    jpeg = camera_worker(live, who, camera_id).latest
     if jpeg is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"camera {camera_id!r} has no frame yet")
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
@@ -52,10 +52,10 @@ WIDTH = Annotated[int, Query(ge=160, le=1920, description="frame width in pixels
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}} | AUTH_ERRORS | NOT_FOUND,
 )
-def view_frame(live: Live, _: Viewer, camera_id: str, width: WIDTH = 640) -> Response:
+def view_frame(live: Live, who: Viewer, camera_id: str, width: WIDTH = 640) -> Response:
     """The newest frame of the live video, drawn as in `live.mjpeg`: a wall of many cameras polls this, since a
     browser keeps only six connections to a server and each MJPEG stream holds one for good."""
-    view = camera_worker(live, camera_id).view(width)
+    view = camera_worker(live, who, camera_id).view(width)
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"camera {camera_id!r} has no frame yet")
     headers = {"Cache-Control": "no-store", "X-Frame-Index": str(view[0])}
@@ -68,10 +68,10 @@ def view_frame(live: Live, _: Viewer, camera_id: str, width: WIDTH = 640) -> Res
     responses={200: {"content": {"multipart/x-mixed-replace": {}}}} | AUTH_ERRORS | NOT_FOUND,
 )
 async def live_view(
-    request: Request, live: Live, hub: Hub, _: Viewer, camera_id: str, width: WIDTH = 640,
+    request: Request, live: Live, hub: Hub, who: Viewer, camera_id: str, width: WIDTH = 640,
 ) -> StreamingResponse:
     """Live video as MJPEG (an `<img>` plays it): every sampled frame, with zones, lines, tracks and alarms drawn."""
-    worker = camera_worker(live, camera_id)
+    worker = camera_worker(live, who, camera_id)
     period = 1.0 / (2 * (worker.cam.detect.fps or 25.0))  # look twice per sampled frame
 
     async def frames() -> AsyncIterator[bytes]:
@@ -88,6 +88,8 @@ async def live_view(
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {PROMETHEUS_TYPE: {}}}} | AUTH_ERRORS)
-def metrics(live: Live, _: Viewer) -> Response:
-    """Prometheus text format; scrape with a viewer token (`authorization: {credentials: ...}`)."""
-    return Response(live.metrics.render(), media_type=PROMETHEUS_TYPE)
+def metrics(live: Live, who: Viewer) -> Response:
+    """Prometheus text format; scrape with a viewer token (`authorization: {credentials: ...}`).
+
+    A camera-scoped token gets the site-wide series and its own cameras' only."""
+    return Response(live.metrics.render(who.cameras), media_type=PROMETHEUS_TYPE)

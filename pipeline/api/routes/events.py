@@ -6,14 +6,16 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Query, status
+from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 from starlette.responses import Response
 
 from pipeline.api.auth import Operator, Store, Viewer
-from pipeline.api.deps import AUTH_ERRORS, NOT_FOUND, Hub
+from pipeline.api.deps import AUTH_ERRORS, NOT_FOUND, Hub, visible_event
 from pipeline.api.files import file_response
-from pipeline.api.schemas import Error, EventFilter, EventOut, EventPage, ReviewIn, ReviewOut
+from pipeline.api.schemas import Error, EventFilter, EventOut, EventPage, ExportIn, ReviewIn, ReviewOut
+from pipeline.export import MASK_OPTIONS
+from pipeline.export import export_event as export_event_zip
 from pipeline.store import ACTIONS
 
 router = APIRouter(prefix="/api/events")
@@ -31,22 +33,23 @@ EVIDENCE_FILES = {  # URL file name -> (StoredEvent field, media type)
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}} | AUTH_ERRORS,
 )
-async def event_stream(hub: Hub, _: Viewer) -> StreamingResponse:
-    """Server-sent events `start`, `update`, `end`, `evidence` and `review`, each with the event as JSON."""
-    queue = hub.connect()
+async def event_stream(hub: Hub, who: Viewer) -> StreamingResponse:
+    """Server-sent events `start`, `update`, `end`, `evidence` and `review`, each with the event as JSON
+    (of the cameras the caller may see)."""
+    queue = hub.connect(who.cameras)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(hub.stream(queue), media_type="text/event-stream", headers=headers)
 
 
 @router.get("", responses=AUTH_ERRORS)
-def list_events(store: Store, _: Viewer, filters: Annotated[EventFilter, Query()]) -> EventPage:
-    items, next_cursor = store.query(**filters.model_dump())
+def list_events(store: Store, who: Viewer, filters: Annotated[EventFilter, Query()]) -> EventPage:
+    items, next_cursor = store.query(**filters.model_dump(), cameras=who.cameras)
     return EventPage(items=[EventOut.of(s) for s in items], next_cursor=next_cursor)
 
 
 @router.get("/{event_id}", responses=AUTH_ERRORS | NOT_FOUND)
-def get_event(store: Store, _: Viewer, event_id: str) -> EventOut:
-    return EventOut.of(store.get(event_id))
+def get_event(store: Store, who: Viewer, event_id: str) -> EventOut:
+    return EventOut.of(visible_event(store, who, event_id))
 
 
 def _evidence_handler(kind: str, media_type: str) -> Callable[..., Response]:
@@ -55,12 +58,14 @@ def _evidence_handler(kind: str, media_type: str) -> Callable[..., Response]:
     def handler(
         store: Store, who: Viewer, event_id: str, range_header: Annotated[str | None, Header(alias="Range")] = None
     ) -> Response:
-        relative = getattr(store.get(event_id), kind)
+        stored = visible_event(store, who, event_id)
+        relative = getattr(stored, kind)
         path = None if relative is None else store.evidence_path(relative)
         if path is None or not path.is_file():
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"event {event_id!r} has no {kind}")
         response = file_response(path, media_type, range_header)
-        store.audit_view(who.name, kind, event_id, {"range": range_header} if range_header else None)
+        detail = {"range": range_header} if range_header else None
+        store.audit_view(who.name, kind, event_id, detail, camera=stored.event.camera, source=who.source)
         return response
 
     return handler
@@ -86,5 +91,25 @@ def review_event(store: Store, who: Operator, event_id: str, body: ReviewIn) -> 
 
     Every console hears of it on the event stream, so an event one operator cleared leaves all queues.
     """
-    review = store.review(event_id, body.action, who.name, body.note)
+    visible_event(store, who, event_id)
+    review = store.review(event_id, body.action, who.name, body.note, who.source)
     return ReviewOut.model_validate({**asdict(review), "review_state": ACTIONS[review.action]})
+
+
+@router.post(
+    "/{event_id}/export",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}}, 422: {"model": Error}} | AUTH_ERRORS | NOT_FOUND,
+)
+def export_event(request: Request, store: Store, who: Operator, event_id: str, body: ExportIn) -> Response:
+    """A ZIP of the event's clip and snapshot, third parties pixelated as asked, with a signed manifest
+    (`cctv verify-export` checks it); the export and its reason are audited."""
+    visible_event(store, who, event_id)
+    live = request.app.state.live
+    detector = None if live is None else live.detector.in_turns(MASK_OPTIONS)
+    data, manifest = export_event_zip(
+        store, event_id, reason=body.reason, actor=who.name, mask=body.mask, detector=detector, source=who.source
+    )
+    name = f"{event_id}-export.zip"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"', "X-Export-Signature": manifest["signature"]}
+    return Response(data, media_type="application/zip", headers=headers)

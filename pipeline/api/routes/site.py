@@ -20,7 +20,9 @@ def health() -> Health:
 
 
 @router.get("/site", responses=AUTH_ERRORS)
-def site(live: Live, _: Viewer) -> SiteOut:
-    rules = {rule.name: rule.priority for cam in live.site.cameras.values() for rule in cam.rules}
-    share = live.selection_share(time.time())
-    return SiteOut(timezone=live.site.service.timezone, cameras=list(live.cameras), rules=rules, selection_share=share)
+def site(live: Live, who: Viewer) -> SiteOut:
+    """The site as the caller may see it: its cameras, their rules, their share of time on the wall."""
+    cameras = who.visible(live.cameras)
+    rules = {rule.name: rule.priority for name in cameras for rule in live.site.cameras[name].rules}
+    share = live.selection_share(time.time(), cameras)
+    return SiteOut(timezone=live.site.service.timezone, cameras=cameras, rules=rules, selection_share=share)
