@@ -227,8 +227,8 @@ def verify_export(archive: Path | bytes, key: bytes) -> dict[str, Any]:
     """The manifest of an untouched export; a CctvError saying what was altered otherwise."""
     try:
         with zipfile.ZipFile(io.BytesIO(archive) if isinstance(archive, bytes) else archive) as zipped:
-            manifest = json.loads(zipped.read("manifest.json"))
-            contents = {name: zipped.read(name) for name in manifest.get("files", {})}
+            manifest = json.loads(_member(zipped, "manifest.json"))
+            contents = {name: _member(zipped, name) for name in manifest.get("files", {})}
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError) as exc:
         raise CctvError(f"not a readable export: {exc}") from None
     if not hmac.compare_digest(manifest.get("signature", ""), sign(manifest, key)):
@@ -237,3 +237,10 @@ def verify_export(archive: Path | bytes, key: bytes) -> dict[str, Any]:
         if hashlib.sha256(contents[name]).hexdigest() != digest:
             raise CctvError(f"{name} was altered: its SHA-256 is not the manifest's")
     return manifest
+
+
+def _member(zipped: zipfile.ZipFile, name: str) -> bytes:
+    try:
+        return zipped.read(name)
+    except zipfile.BadZipFile:  # the ZIP's own CRC-32 caught the change first
+        raise CctvError(f"{name} was altered: its CRC-32 is not the one the ZIP recorded") from None

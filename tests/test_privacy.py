@@ -19,6 +19,7 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+import yaml
 from conftest import FOOTAGE, cctv
 from fastapi.testclient import TestClient
 from harness import Service, pets_camera, start_service
@@ -30,6 +31,8 @@ from pipeline.detect import load_model
 from pipeline.errors import CctvError
 from pipeline.events import EventChange
 from pipeline.export import MASK_OPTIONS, export_event, site_key, verify_export
+from pipeline.privacy import PrivacyMask
+from pipeline.sources import open_source
 from pipeline.store import EventStore, StoreChange
 
 ZONE = np.array(PRIVACY_ZONE, dtype=np.int32)
@@ -330,3 +333,43 @@ def test_live_cameras_metrics_and_site_obey_the_scope(live: Service) -> None:
     assert 'cctv_camera_up{camera="pets"}' in metrics and 'camera="lobby"' not in metrics
     assert "cctv_detector_queue_depth" in metrics  # site-wide series stay
     assert 'camera="lobby"' in live.get("/metrics").text
+
+
+def test_the_detector_sees_under_privacy_zones_only_when_allowed() -> None:
+    for allowed in (False, True):
+        mask = PrivacyMask.of([PRIVACY_ZONE], detect_under=allowed)
+        with open_source(FOOTAGE / "pets09-s2l1.avi", fps=None, privacy=mask) as src:
+            frame = next(iter(src))
+        assert zone_mean(frame.image) == 0  # what is stored and shown
+        assert (zone_mean(frame.detect_image) > 60) is allowed
+
+
+def test_export_verify_and_scoped_tokens_from_the_command_line(store: EventStore, tmp_path: Path) -> None:
+    config = tmp_path / "site.yaml"
+    raw = pets_site().model_dump(mode="json", by_alias=True, exclude={"service"})
+    raw["cameras"]["lobby"] = raw["cameras"]["pets"]
+    raw |= {"service": {"data": str(store.data_dir)}, "groups": {"north": ["lobby"]}}
+    config.write_text(yaml.safe_dump(raw))
+    event_id = next(s.event.id for s in store.query(camera="pets", limit=100)[0] if s.raw_clip)
+    out = tmp_path / "export.zip"
+    done = cctv("export", event_id, "--reason", "police request 7", "--out", out, "--by", "op-9", "--config", config)
+    assert done.returncode == 0 and "boxes masked (others)" in done.stdout, done.stderr
+    checked = cctv("verify-export", out, "--config", config)
+    assert checked.returncode == 0 and "intact" in checked.stdout and "op-9: police request 7" in checked.stdout
+    tampered = bytearray(out.read_bytes())
+    tampered[len(tampered) // 3] ^= 0xFF  # inside the clip
+    out.write_bytes(bytes(tampered))
+    failed = cctv("verify-export", out, "--config", config)
+    assert failed.returncode == 2 and failed.stderr.startswith("error: ") and "altered" in failed.stderr
+    no_reason = cctv("export", event_id, "--reason", "", "--out", out, "--config", config)
+    assert no_reason.returncode == 2 and "needs a reason" in no_reason.stderr
+
+    made = cctv("token", "create", "--role", "viewer", "--name", "desk-n", "--groups", "north", "--config", config)
+    assert made.returncode == 0
+    bad = cctv("token", "create", "--role", "viewer", "--name", "x", "--cameras", "pets,nowhere", "--config", config)
+    assert bad.returncode == 2 and "--cameras: nowhere not in" in bad.stderr
+    listed = cctv("token", "list", "--config", config).stdout
+    assert "desk-n" in listed and "group north" in listed and made.stdout.strip() not in listed
+    assert cctv("token", "revoke", "--name", "desk-n", "--config", config).returncode == 0
+    assert "revoked" in cctv("token", "list", "--config", config).stdout.split("desk-n")[1].splitlines()[0]
+    assert cctv("audit", "verify", "--config", config).returncode == 0

@@ -201,6 +201,22 @@ def _with_clips(store: EventStore, sizes: list[int], snapshots: bool = False) ->
     return clips
 
 
+def test_retention_per_camera_and_escalated_evidence_kept_until_released(open_store: Opener) -> None:
+    store = open_store()
+    store.clock = Clock()
+    clips = _with_clips(store, [100, 100, 100, 100])  # ages 3, 2, 1, 0 days
+    store.apply(EventChange("start", replace(make_event(1), camera="cam2")))  # event 1 on a camera kept 1.5 days
+    store.review(make_event(0).id, "escalate", "op")  # a case under investigation
+    deleted = store.retain(max_age_seconds=86400 * 30, camera_ages={"cam2": 86400 * 1.5})
+    assert deleted == ["evidence/1.mp4"]  # cam1's 30 days keep the rest; the escalated one is not even looked at
+    assert store.retain(max_age_seconds=86400 * 2.5) == []  # event 0 is older, but escalated
+    assert clips[0].exists()
+    store.review(make_event(0).id, "release", "op")
+    assert store.get(make_event(0).id).review_state == "released"
+    assert store.retain(max_age_seconds=86400 * 2.5) == ["evidence/0.mp4"]
+    _assert_consistent(store)
+
+
 def _assert_consistent(store: EventStore) -> None:
     """Every stored path names an existing file and every evidence file is named by a row."""
     items, _ = store.query(limit=1000)
