@@ -114,7 +114,7 @@ def test_session_cookie_signs_a_console_in(service: Service) -> None:
         assert browser.get("/api/cameras").status_code == 401
         assert browser.post("/api/session", json={"token": "wrong"}).status_code == 401
         signed = browser.post("/api/session", json={"token": service.tokens["viewer"]})
-        assert signed.json() == {"name": "viewer-1", "role": "viewer"}
+        assert signed.json() == {"name": "viewer-1", "role": "viewer", "cameras": None}
         assert "httponly" in signed.headers["set-cookie"].lower()
         assert browser.get("/api/cameras").status_code == 200
         assert browser.get("/api/session").json()["role"] == "viewer"
