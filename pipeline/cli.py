@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import getpass
+import math
 import os
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -323,16 +325,24 @@ StoreDb = Annotated[Optional[str], typer.Option(help="database URL instead of SQ
 
 def _open_store(config: Path | None, data: str | None, db: str | None) -> EventStore:
     """The store of a site config (--data and --db over its values), or of --data/--db alone."""
+    from pydantic import ValidationError
+
     from pipeline.config import ServiceConfig
     from pipeline.serve import open_store, site_with_overrides
 
     if config is not None:
         service = site_with_overrides(config, data=data, database=db).service
+    elif data is None and db is None:
+        raise CctvError("which store? give --config (the site's), --data DIR or --db URL")
     else:
-        service = ServiceConfig(data=data or "data", database=db)
+        try:
+            service = ServiceConfig(data=data or "data", database=db)
+        except ValidationError as exc:
+            raise CctvError(f"--db: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
     return open_store(service)
 
 
+TOKEN_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
 token_app = typer.Typer(no_args_is_help=True, help="API tokens for the HTTP API (stored hashed).")
 app.add_typer(token_app, name="token")
 
@@ -349,6 +359,10 @@ def token_create(
     groups: Annotated[Optional[str], typer.Option(help="limit it to these camera groups of the site config")] = None,
 ) -> None:
     """Create a token and print it once; only its hash is kept. With --cameras or --groups it sees nothing else."""
+    if expires_days is not None and not (math.isfinite(expires_days) and expires_days > 0):
+        raise CctvError(f"--expires-days must be a positive number of days, not {expires_days}")
+    if not TOKEN_NAME.fullmatch(name):
+        raise CctvError(f"--name {name[:40]!r}: 1-128 characters, no control characters")
     scope = {"cameras": _names(cameras), "groups": _names(groups)}
     if config is not None:
         from pipeline.config import load_config

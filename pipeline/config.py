@@ -5,6 +5,8 @@ A wrong key or value becomes one line naming the file, the path inside it and th
 
 from __future__ import annotations
 
+import difflib
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,9 +31,43 @@ from pipeline.errors import CctvError
 from pipeline.privacy import PrivacyMask
 from pipeline.types import Point
 
+NAME_PATTERN = r"^\w[\w.-]{0,63}$"  # camera, rule, zone and group names: they become file names and URL parts
+_NAME = re.compile(NAME_PATTERN)
+MAX_CONFIG_BYTES = 1_000_000  # a site of thousands of cameras is well under this
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not _NAME.match(name):
+        raise ValueError(
+            f"{kind} name {name!r} must be 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit"
+        )
+
+
+def check_polygon(points: list[Point], what: str) -> None:
+    """A polygon must enclose an area and not cross itself (a bow-tie zone holds nothing anyone meant)."""
+    xy = [(float(x), float(y)) for x, y in points]
+    edges = list(zip(xy, xy[1:] + xy[:1]))
+    for i, (a, b) in enumerate(edges):
+        for j in range(i + 2, len(edges)):
+            if i == 0 and j == len(edges) - 1:
+                continue  # neighbours through the closing corner
+            c, d = edges[j]
+            if _crosses(a, b, c, d):
+                raise ValueError(f"{what}: the polygon crosses itself (edges {i} and {j}); list its corners in order")
+    area = sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in edges) / 2
+    if abs(area) < 1.0:
+        raise ValueError(f"{what}: the polygon encloses no area (are its corners on one line?)")
+
+
+def _crosses(a: Point, b: Point, c: Point, d: Point) -> bool:
+    def side(p: Point, q: Point, r: Point) -> float:
+        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+
+    return side(a, b, c) * side(a, b, d) < 0 and side(c, d, a) * side(c, d, b) < 0
+
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # .inf or .nan is never a setting
 
 
 class ModelConfig(Strict):
@@ -75,7 +111,9 @@ class MotionConfig(Strict):
 class DetectConfig(Strict):
     """How often and how the detector looks at a camera."""
 
-    fps: float | None = Field(5.0, gt=0, description="frames per media second to run detection on; null = every frame")
+    fps: float | None = Field(
+        5.0, gt=0, le=120, description="frames per media second to run detection on; null = every frame"
+    )
     min_score: float = Field(0.1, ge=0, le=1, description="lowest score handed to the tracker")
     pack_regions: bool = Field(True, description="detect only moving regions and tracked objects, packed into one input")
     pack_frames: int = Field(
@@ -185,6 +223,12 @@ TrackerConfig = Annotated[
 class ZoneConfig(Strict):
     polygon: list[Point] = Field(min_length=3, description="corners [x, y] in source-frame pixels")
 
+    @field_validator("polygon")
+    @classmethod
+    def _simple(cls, polygon: list[Point]) -> list[Point]:
+        check_polygon(polygon, "polygon")
+        return polygon
+
 
 class LineConfig(Strict):
     points: tuple[Point, Point] = Field(description="the segment's ends A and B, [x, y] in source-frame pixels")
@@ -233,7 +277,14 @@ class Schedule(Strict):
 class RuleBase(Strict):
     name: str = Field(min_length=1, description="the rule's name, unique per camera; events carry it")
     classes: list[str] | None = Field(None, description="classes it applies to (null: every tracked class)")
-    priority: int = Field(0, description="higher is more urgent in the operator queue")
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        _check_name("rule", name)
+        return name
+
+    priority: int = Field(0, ge=-1000, le=1000, description="higher is more urgent in the operator queue")
     cooldown_seconds: float = Field(
         0, ge=0, description="no new alarm of this rule (for the same track) until this long after the last one ended"
     )
@@ -384,6 +435,7 @@ class CameraConfig(Strict):
         for i, polygon in enumerate(zones):
             if len(polygon) < 3:
                 raise ValueError(f"privacy_zones[{i}]: a polygon needs at least 3 corners, got {len(polygon)}")
+            check_polygon(polygon, f"privacy_zones[{i}]")
         return zones
 
     @model_validator(mode="after")
@@ -426,8 +478,8 @@ class CameraDefaults(Strict):
 
 
 class EvidenceConfig(Strict):
-    pre_roll: float = Field(5.0, ge=0, description="seconds of video kept before an event starts")
-    post_roll: float = Field(5.0, ge=0, description="seconds recorded after an event ends")
+    pre_roll: float = Field(5.0, ge=0, le=120, description="seconds of video kept before an event starts")
+    post_roll: float = Field(5.0, ge=0, le=120, description="seconds recorded after an event ends")
 
 
 class RetentionConfig(Strict):
@@ -463,7 +515,17 @@ class ServiceConfig(Strict):
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig, description="clip pre- and post-roll")
     retention: RetentionConfig = Field(default_factory=RetentionConfig, description="when evidence is deleted")
     mqtt: MqttConfig | None = Field(None, description="an MQTT broker to publish events to (null: none)")
-    reconnect_max_seconds: float = Field(60, gt=0, description="the longest wait between reconnect attempts")
+    reconnect_max_seconds: float = Field(60, gt=0, le=3600, description="the longest wait between reconnect attempts")
+    stall_seconds: float = Field(
+        8, gt=0, le=600, description="a connected camera that delivers no frame this long is `stalled` and reconnected"
+    )
+
+    @field_validator("database")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and "://" not in v:
+            raise ValueError(f"{v!r} is not a database URL (e.g. postgresql+psycopg://user@host/db); for SQLite set `data`")
+        return v
 
     @field_validator("timezone")
     @classmethod
@@ -489,6 +551,12 @@ class SiteConfig(Strict):
 
     @model_validator(mode="after")
     def _group_members(self) -> SiteConfig:
+        for kind, names in (("camera", self.cameras), ("group", self.groups)):
+            for name in names:
+                _check_name(kind, name)
+        for name, cam in self.cameras.items():
+            for zone in (*cam.zones, *cam.lines):
+                _check_name(f"cameras.{name}: zone or line", zone)
         for group, members in self.groups.items():
             unknown = sorted(set(members) - set(self.cameras))
             if unknown:
@@ -636,6 +704,12 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+@functools.cache
+def _key_names() -> tuple[str, ...]:
+    """Every key name the config schema knows, for suggesting the one a misspelt key meant."""
+    return tuple(sorted({re.split(r"[.\]]", doc.path)[-1] for doc in field_docs()}))
+
+
 def load_config(path: str | Path) -> SiteConfig:
     """Read and validate a YAML site config; any problem is a one-line CctvError.
 
@@ -643,6 +717,8 @@ def load_config(path: str | Path) -> SiteConfig:
     """
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise CctvError(f"{path}: config file over {MAX_CONFIG_BYTES // 1_000_000} MB: is it the right file?")
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CctvError(f"{path}: config file not found") from None
@@ -658,11 +734,13 @@ def load_config(path: str | Path) -> SiteConfig:
     try:
         site = SiteConfig.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        # A misspelt key causes the "Field required" of the key it should have been: name the cause first.
+        err = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
         where = _location(err["loc"]) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            guess = difflib.get_close_matches(str(err["loc"][-1]), _key_names(), n=1, cutoff=0.6)
+            msg = "unknown key" + (f" (did you mean {guess[0]!r}?)" if guess else "")
         elif err["type"] == "union_tag_invalid":
             what, kinds = ("tracker", ("time", "bytetrack")) if where.endswith("tracker") else ("rule", RULE_TYPES)
             msg = f"unknown {what} type {err.get('input', {}).get('type')!r} (expected one of {', '.join(kinds)})"

@@ -6,17 +6,21 @@ app's lifespan stops the cameras (open events ended, clips finished), then the s
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TextIO
 
 import uvicorn
 
 from pipeline.api.app import create_app
 from pipeline.config import ServiceConfig, SiteConfig, load_config
+from pipeline.errors import CctvError
 from pipeline.live.site import LiveSite
 from pipeline.store import EventStore
 
@@ -46,10 +50,47 @@ def open_store(service: ServiceConfig) -> EventStore:
     return EventStore.open(service.database or service.data, data_dir=service.data)
 
 
+LOCK_FILE = ".cctv-serve.lock"
+
+
+def lock_data_dir(data: Path) -> TextIO:
+    """Hold the data dir for this process: a second `cctv serve` on it would clean up the first one's files.
+
+    An advisory lock (flock) on a file in it, released by the kernel when the process ends, however it ends.
+    """
+    data.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handle = (data / LOCK_FILE).open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise CctvError(f"data dir {data} is in use by another cctv serve ({holder}); stop it or use another --data") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}")
+    handle.flush()
+    return handle
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail before any camera starts when the API's address cannot be had."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CctvError(f"cannot listen on {host}:{port}: {exc.strerror} (another service there? use --port)") from None
+
+
 def serve(config_path: Path, **overrides: Any) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     site = site_with_overrides(config_path, **overrides)
-    with open_store(site.service) as store:
+    os.umask(0o077)  # the database, evidence and keys it writes are the service user's alone
+    lock = lock_data_dir(Path(site.service.data))
+    check_port(site.service.host, site.service.port)
+    with lock, open_store(site.service) as store:
         live = LiveSite(site, store)
         app = create_app(store, live)
         service = site.service
@@ -63,4 +104,5 @@ def serve(config_path: Path, **overrides: Any) -> None:
             flush=True,
         )
         _Server(config).run()
-        print(f"stopped: open events ended and clips finished (data: {store.data_dir})", file=sys.stderr)
+        print(f"stopped: {live.ended_at_stop} open events ended, their clips finished (data: {store.data_dir})",
+              file=sys.stderr)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import av
 import cv2
@@ -36,6 +37,8 @@ OPEN_TIMEOUT = 10.0  # seconds to connect to a stream
 READ_TIMEOUT = 10.0  # seconds without data before a stream counts as lost
 JOIN_TIMEOUT = 2.0  # close() does not wait longer for a reader blocked in a network read
 DEFAULT_FPS = 25.0
+BACKWARD_S = 0.5  # timestamps going back more than this (or a frame) are a discontinuity
+JUMP_S = 30.0  # on a stream, so is a jump forward past this
 SKIPPED_KEPT = 50  # dropped frames kept for the evidence between two takes  # for the rare stream that declares no frame rate
 TEXT_CODECS = {"ansi", "bintext", "xbin", "idf"}  # FFmpeg renders text files as "video" with these
 
@@ -48,6 +51,7 @@ class SourceStats:
     frames_yielded: int = 0  # handed to the consumer
     dropped: int = 0  # sampled frames a live consumer was too slow to take
     decode_errors: int = 0  # corrupt packets skipped, plus a read error that ended the source
+    discontinuities: int = 0  # timestamp jumps re-anchored
 
 
 class _Decoded:
@@ -117,7 +121,8 @@ class _AvInput:
         try:
             self.container = av.open(url, options=options, timeout=(OPEN_TIMEOUT, READ_TIMEOUT) if network else None)
         except av.error.FFmpegError as exc:
-            raise CctvError(f"cannot open video {label}: {exc.strerror or exc}") from None
+            reason = exc.strerror or str(exc).replace(url, label)  # FFmpeg's own text may quote the whole URL
+            raise CctvError(f"cannot open video {label}: {reason}") from None
         video = self.container.streams.video
         if not video or video[0].codec_context.name in TEXT_CODECS:
             self.container.close()
@@ -183,9 +188,23 @@ class _Webcam:
         self.cap.release()
 
 
-def _redact(url: str) -> str:
-    """A stream URL without its password, for messages."""
-    return re.sub(r"//([^/:@]*):[^/@]*@", r"//\1:***@", url)
+_SECRET_KEYS = re.compile(r"pass|pwd|key|token|secret|auth|sig|cred", re.IGNORECASE)
+
+
+def redact(url: str) -> str:
+    """A stream URL without its secrets, for messages and the API: the password of the user info (which may
+    itself hold '@' or ':'), and the value of any query parameter that looks like a key or a password."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"***@{host}"
+    query = "&".join(
+        f"{k}=***" if _SECRET_KEYS.search(k) else (f"{k}={v}" if v else k)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 class VideoSource:
@@ -249,6 +268,12 @@ class VideoSource:
                     last = expected
                 else:
                     base = t - expected if base is None else base
+                    if last is not None and self._discontinuous(t - base, last):
+                        # An encoder restart, a looping restreamer, the MPEG-TS 33-bit wrap: media time
+                        # goes on one frame after the last instead of jumping (analysis would stop).
+                        self.stats.discontinuities += 1
+                        log.warning("%s: timestamps jumped by %+.1f s; re-anchored", self.label, t - base - expected)
+                        base = t - expected
                     last = t - base
                 self.stats.frames_read += 1
                 yield _Decoded(index, offset + last, image, self.privacy)
@@ -264,6 +289,12 @@ class VideoSource:
             log.warning("%s: skipped %d undecodable packets", self.label, self.stats.decode_errors)
         elif self.frame_count and index < self.frame_count:
             log.warning("%s: ended after %d of %d frames (truncated?)", self.label, index, self.frame_count)
+
+    def _discontinuous(self, pts: float, last: float) -> bool:
+        """Backwards by more than a frame's jitter anywhere; forwards past JUMP_S on a live source (FFmpeg
+        itself turns a jump back in MPEG-TS into one forward by the 26.5 h wrap). A file replayed offline keeps
+        its forward gaps: a motion-triggered recording has real ones."""
+        return pts < last - max(BACKWARD_S, self._period) or (self.live and pts > last + JUMP_S)
 
     def _emit(self, decoded: _Decoded) -> Frame:
         self.stats.frames_yielded += 1
@@ -301,13 +332,19 @@ class VideoSource:
         while batch := self.take(1):
             yield batch[0]
 
-    def wait(self) -> None:
-        """Live: block until a frame is waiting or the source has ended (then take() does not block)."""
+    def wait(self, timeout: float | None = None) -> bool:
+        """Live: block until a frame is waiting or the source has ended (then take() does not block);
+        False when `timeout` seconds passed with neither."""
         if self._thread is None:
             raise RuntimeError("wait() and take() are for live sources; iterate a file source")
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while not self._pending and not self._done and not self._closed.is_set():
-                self._cond.wait()
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
 
     def take(self, limit: int) -> list[Frame]:
         """Live: wait for a frame, then hand out up to `limit` waiting frames, oldest first; [] once ended.
@@ -382,7 +419,7 @@ def open_source(
             return _Webcam(index, stats)
 
     elif "://" in text:
-        label = _redact(text)
+        label = redact(text)
 
         def opener(stats: SourceStats) -> _Input:
             return _AvInput(text, label, stats, network=True)

@@ -7,10 +7,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from pipeline.api.guard import Guard, validation_error
 from pipeline.api.routes import audit, cameras, events, session, site
 from pipeline.api.stream import EventHub
 from pipeline.errors import CctvError
@@ -59,6 +61,8 @@ def create_app(
     for resource in (events, cameras, site, session, audit):
         app.include_router(resource.router)
     app.mount("/", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")  # last: /api and /metrics win
+    app.add_middleware(Guard)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(EventNotFound, _not_found)
     app.add_exception_handler(CctvError, _bad_input)
     return app

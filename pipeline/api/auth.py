@@ -7,7 +7,7 @@ they are left out of every list, and asked for by id they are "not found", as if
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security, status
@@ -31,6 +31,7 @@ class Principal:
     role: Role
     cameras: frozenset[str] | None = None
     source: str | None = None
+    token: str = field(default="", repr=False, compare=False)  # to check later that it is still live (streams)
 
     def sees(self, camera: str) -> bool:
         return self.cameras is None or camera in self.cameras
@@ -39,14 +40,14 @@ class Principal:
         return [c for c in cameras if self.sees(c)]
 
 
-def principal_of(request: Request, info: TokenInfo) -> Principal:
+def principal_of(request: Request, info: TokenInfo, token: str = "") -> Principal:
     """A verified token's principal, its camera groups resolved against the site's current config."""
     groups: Mapping[str, Sequence[str]] = request.app.state.groups
     if info.cameras is None and info.groups is None:
         scope = None
     else:
         scope = frozenset(info.cameras or ()) | {c for g in info.groups or () for c in groups.get(g, ())}
-    return Principal(info.name, info.role, scope, request.client.host if request.client else None)
+    return Principal(info.name, info.role, scope, request.client.host if request.client else None, token)
 
 
 def get_store(request: Request) -> EventStore:
@@ -75,7 +76,7 @@ def require(minimum: Role) -> Callable[..., Principal]:
         found = store.verify_token(token)
         if found is None:
             raise _unauthorized("invalid, expired or revoked token")
-        principal = principal_of(request, found)
+        principal = principal_of(request, found, token)
         if ROLES.index(principal.role) < ROLES.index(minimum):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, f"role {principal.role!r} may not do this; needs {minimum!r}"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from pipeline.api.auth import Principal
 from pipeline.live.camera import CameraWorker, Status
@@ -21,20 +21,32 @@ class Error(BaseModel):
     detail: str
 
 
+def _plain_text(value: str | None) -> str | None:
+    """Text a database can store: no NUL byte (PostgreSQL refuses it), no lone surrogate (not encodable)."""
+    if value is not None and ("\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value)):
+        raise ValueError("text must not contain NUL bytes or unpaired surrogates")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_plain_text)]
+
+
 class Page(BaseModel):
     """Keyset pagination query parameters shared by every list endpoint."""
 
+    model_config = ConfigDict(allow_inf_nan=False)
+
     limit: int = Field(default=50, ge=1, le=MAX_LIMIT)
-    cursor: str | None = Field(default=None, description="the `next_cursor` of the previous page")
+    cursor: str | None = Field(default=None, max_length=512, description="the `next_cursor` of the previous page")
 
 
 class EventFilter(Page):
     """Query parameters of GET /api/events; every given filter must match."""
 
-    camera: str | None = None
-    rule: str | None = None
-    type: str | None = None
-    label: str | None = None
+    camera: Text | None = Field(None, max_length=128)
+    rule: Text | None = Field(None, max_length=128)
+    type: Text | None = Field(None, max_length=64)
+    label: Text | None = Field(None, max_length=128)
     review_state: ReviewState | None = None
     since: float | None = Field(default=None, description="events starting at or after (stream seconds)")
     until: float | None = Field(default=None, description="events starting before (stream seconds)")
@@ -95,7 +107,7 @@ class EventPage(BaseModel):
 
 
 class ExportIn(BaseModel):
-    reason: str = Field(min_length=3, max_length=500, description="who asked for the footage and why (audited)")
+    reason: Text = Field(min_length=3, max_length=500, description="who asked for the footage and why (audited)")
     mask: Literal["others", "all", "none"] = Field(
         "others", description="pixelate every person and vehicle but the event's subject (others), all, or none"
     )
@@ -103,7 +115,7 @@ class ExportIn(BaseModel):
 
 class ReviewIn(BaseModel):
     action: ReviewAction
-    note: str | None = Field(default=None, max_length=2000)
+    note: Text | None = Field(default=None, max_length=2000)
 
 
 class ReviewOut(BaseModel):
@@ -158,6 +170,7 @@ class CameraOut(BaseModel):
     connected: bool = Field(description="the source is open and delivering frames (status live)")
     error: str | None
     connects: int
+    stalls: int = Field(description="times it stopped delivering frames while connected (then reconnected)")
     fps_in: float
     fps_analysed: float
     frames_in: int
@@ -189,6 +202,7 @@ class CameraOut(BaseModel):
             connected=state.status == "live",
             error=state.error,
             connects=state.connects,
+            stalls=state.stalls,
             fps_in=round(fps_in, 2),
             fps_analysed=round(fps_analysed, 2),
             frames_in=state.frames_in,

@@ -11,13 +11,17 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator, Collection
+import time
+from collections.abc import AsyncIterator, Callable, Collection
+
+from starlette.concurrency import run_in_threadpool
 
 from pipeline.api.schemas import EventOut
 from pipeline.store import StoreChange
 
 QUEUE_SIZE = 1000
 KEEPALIVE_S = 15.0
+RECHECK_S = 5.0  # how often a stream checks that its token is still live
 _CLOSE = ""  # the message that ends a client's stream
 
 
@@ -75,17 +79,28 @@ class EventHub:
         self.closed = True
         self._broadcast(_CLOSE)
 
-    async def stream(self, queue: asyncio.Queue[str]) -> AsyncIterator[str]:
+    async def stream(self, queue: asyncio.Queue[str], valid: Callable[[], bool] | None = None) -> AsyncIterator[str]:
+        """The client's messages; ends when the hub closes, or once `valid` (its token still live?) says no."""
         try:
             yield f"retry: 2000\n: connected {json.dumps({'clients': len(self._clients)})}\n\n"
+            last_sent = checked = time.monotonic()
             while True:
                 try:
-                    message = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                    message = await asyncio.wait_for(queue.get(), RECHECK_S)
                 except TimeoutError:
-                    yield ": keepalive\n\n"
-                    continue
+                    message = None
+                now = time.monotonic()
+                if valid is not None and now - checked >= RECHECK_S:
+                    checked = now
+                    if not await run_in_threadpool(valid):  # revoked or expired: the stream ends
+                        return
                 if message == _CLOSE:
                     return
-                yield message
+                if message is not None:
+                    last_sent = now
+                    yield message
+                elif now - last_sent >= KEEPALIVE_S:
+                    last_sent = now
+                    yield ": keepalive\n\n"
         finally:
             self.disconnect(queue)

@@ -34,7 +34,7 @@ from pipeline.types import Frame
 
 log = logging.getLogger(__name__)
 
-Status = Literal["starting", "live", "reconnecting", "failed", "ended", "stopped"]
+Status = Literal["starting", "live", "stalled", "reconnecting", "failed", "ended", "stopped"]
 FAILED_AFTER = 3  # consecutive failed connection attempts before a camera shows as failed
 FIRST_RETRY_S = 1.0
 RATE_WINDOW_S = 10.0  # fps figures are averaged over this many seconds
@@ -57,6 +57,7 @@ class CameraState:
     frames_dropped: int = 0  # sampled frames dropped because the pipeline was behind
     inferences: int = 0
     evidence_dropped: int = 0  # sampled frames left out of the evidence (its encoder was behind)
+    stalls: int = 0  # times it stopped delivering frames while connected (then it is reconnected)
     last_frame_at: float | None = None  # wall time of the newest frame
     open_events: int = 0
     events_started: int = 0
@@ -159,7 +160,8 @@ class CameraWorker:
             if src.is_file and not src.loop:  # a file that ended is not coming back
                 self.state.status = "ended"
                 return
-            self.state.status = "reconnecting"
+            if self.state.status != "stalled":  # a stalled camera says so until it delivers again
+                self.state.status = "reconnecting"
             self.state.error = self.state.error or "stream ended"
             self._stop.wait(FIRST_RETRY_S)
         self.state.status = "stopped"
@@ -192,9 +194,15 @@ class CameraWorker:
         offset: float | None = None  # wall time minus media time, fixed at the first frame
         evidence_dropped0 = self.state.evidence_dropped
         dropped0 = src.stats.dropped
+        stall = self.service.stall_seconds
         with run:
             while not self._stop.is_set():
-                src.wait()
+                if not src.wait(stall):  # connected, yet no frame: never show such a camera as live
+                    self.state.status = "stalled"
+                    self.state.error = f"stalled: no frame for {stall:g} s while connected; reconnecting"
+                    self.state.stalls += 1
+                    log.warning("%s: %s", self.name, self.state.error)
+                    break
                 with self.detector.shared.turn():  # take the frames only now: the freshest ones
                     batch = src.take(self.cam.detect.pack_frames)
                     if not batch:

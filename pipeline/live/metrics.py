@@ -67,6 +67,9 @@ class _ServiceCollector(Collector):
             "cctv_camera_detector_lag_seconds", "Frame time to detection, recent quantiles", labels=["camera", "quantile"]
         )
         connects = CounterMetricFamily("cctv_camera_connects", "Successful source connections", labels=["camera"])
+        stalls = CounterMetricFamily(
+            "cctv_camera_stalls", "Times the camera delivered no frame while connected", labels=["camera"]
+        )
         selected = GaugeMetricFamily("cctv_camera_selected", "1 while the camera is on the operators' wall", labels=["camera"])
         selected_s = CounterMetricFamily(
             "cctv_camera_selected_seconds", "Seconds the camera spent on the operators' wall", labels=["camera"]
@@ -81,6 +84,7 @@ class _ServiceCollector(Collector):
             dropped.add_metric([name], state.frames_dropped)
             evidence_dropped.add_metric([name], state.evidence_dropped)
             connects.add_metric([name], state.connects)
+            stalls.add_metric([name], state.stalls)
             chosen = worker.selection.state(now)
             selected.add_metric([name], float(chosen.selected))
             selected_s.add_metric([name], worker.selection.selected_seconds)
@@ -89,7 +93,7 @@ class _ServiceCollector(Collector):
                 value = state.lag(q)
                 if value is not None:
                     lag.add_metric([name, str(q)], value)
-        yield from (up, fps_in, fps_done, dropped, evidence_dropped, lag, connects, selected, selected_s, share)
+        yield from (up, fps_in, fps_done, dropped, evidence_dropped, lag, connects, stalls, selected, selected_s, share)
         queue = GaugeMetricFamily("cctv_detector_queue_depth", "Cameras with frames waiting for their detector turn")
         queue.add_metric([], self.detector.waiting)
         yield queue

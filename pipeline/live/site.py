@@ -54,6 +54,7 @@ class LiveSite:
         self.metrics.watch(self.cameras, self.detector, self.events_by_rule)
         self._retention = threading.Thread(target=self._retain, name="retention", daemon=True)
         self._stopping = threading.Event()
+        self.ended_at_stop = 0  # events open when stop() was called, which it ended
 
     def start(self) -> None:
         """Clean up after a killed run (open events ended, partial files deleted), then start the cameras."""
@@ -67,6 +68,7 @@ class LiveSite:
     def stop(self) -> None:
         """Graceful shutdown: every camera ends its open events and finishes its clips, and all is written."""
         self._stopping.set()
+        self.ended_at_stop = sum(worker.state.open_events for worker in self.cameras.values())
         for worker in self.cameras.values():
             worker.stop()
         deadline = time.monotonic() + STOP_TIMEOUT_S

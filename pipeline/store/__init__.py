@@ -192,6 +192,12 @@ class EventStore:
     def list_tokens(self) -> list[TokenRecord]:
         return self.tokens.list_tokens()
 
+    def create_session(self, signed_in: TokenInfo, hours: float, source: str | None = None) -> str:
+        return self.tokens.create_session(signed_in, hours, source)
+
+    def end_session(self, token: str, source: str | None = None) -> bool:
+        return self.tokens.end_session(token, source)
+
     def revoke_tokens(self, name: str) -> int:
         return self.tokens.revoke_tokens(name)
 

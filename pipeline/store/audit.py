@@ -205,7 +205,7 @@ class AuditLog:
         if cameras is not None:
             stmt = stmt.where(AuditRow.camera.in_(sorted(cameras)))
         if cursor is not None:
-            stmt = stmt.where(AuditRow.id < decode_cursor(cursor, 1)[0])
+            stmt = stmt.where(AuditRow.id < decode_cursor(cursor, int)[0])
         with self.db.sessions() as session:
             rows = session.scalars(stmt).all()
         items = [_entry(r) for r in rows[:limit]]

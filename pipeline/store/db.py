@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,13 +33,21 @@ def encode_cursor(key: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
 
 
-def decode_cursor(cursor: str, arity: int) -> list[Any]:
+def decode_cursor(cursor: str, *kinds: type) -> list[Any]:
+    """The sort key in a cursor, one value of each kind (int, float or str) in order; a crafted one is refused."""
+    bad = CctvError(f"bad cursor {cursor[:40]!r}: pass the next_cursor of a previous page")
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (binascii.Error, ValueError):
-        raise CctvError(f"bad cursor {cursor!r}: pass the next_cursor of a previous page") from None
-    if not isinstance(key, list) or len(key) != arity:
-        raise CctvError(f"bad cursor {cursor!r}: pass the next_cursor of a previous page")
+    except (binascii.Error, ValueError, UnicodeError):
+        raise bad from None
+    if not isinstance(key, list) or len(key) != len(kinds):
+        raise bad
+    for value, kind in zip(key, kinds):
+        numeric = kind in (int, float) and isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not (numeric and (kind is float or isinstance(value, int)) or kind is str and isinstance(value, str)):
+            raise bad
+        if isinstance(value, float) and not math.isfinite(value) or isinstance(value, str) and "\x00" in value:
+            raise bad
     return key
 
 

@@ -182,7 +182,7 @@ class EventRecords:
         if min_score is not None:
             where.append(EventRow.score >= min_score)
         if cursor is not None:
-            start, last_id = decode_cursor(cursor, 2)
+            start, last_id = decode_cursor(cursor, float, str)
             where.append(or_(EventRow.start < start, and_(EventRow.start == start, EventRow.id > last_id)))
         stmt = select(EventRow).where(*where).order_by(EventRow.start.desc(), EventRow.id).limit(limit + 1)
         with self.db.sessions() as session:

@@ -84,6 +84,37 @@ class Tokens:
             add_entry(self.db, session, "tokens", "token.create", None, detail)
         return token
 
+    def create_session(self, signed_in: TokenInfo, hours: float, source: str | None = None) -> str:
+        """A console session for a verified token: a token of its own (same name, role and scope) that
+        expires within `hours` (or with the token it came from) and is revoked at sign-out, so the cookie
+        never holds the long-lived API token. The sign-in is audited with where it came from."""
+        token = secrets.token_urlsafe(32)
+        now = self.db.clock()
+        expires_at = now + hours * 3600
+        if signed_in.expires_at is not None:
+            expires_at = min(expires_at, signed_in.expires_at)
+        cameras = None if signed_in.cameras is None else list(signed_in.cameras)
+        groups = None if signed_in.groups is None else list(signed_in.groups)
+        with self.db.sessions.begin() as session:
+            session.add(TokenRow(
+                token_hash=_token_hash(token), name=signed_in.name, role=signed_in.role, created_at=now,
+                expires_at=expires_at, cameras=cameras, groups=groups,
+            ))
+            add_entry(self.db, session, signed_in.name, "sign_in", None, {"expires_at": expires_at}, source=source)
+        return token
+
+    def end_session(self, token: str, source: str | None = None) -> bool:
+        """Sign-out: revoke the session's token; False when it was not live."""
+        digest = _token_hash(token)
+        with self.db.sessions.begin() as session:
+            row = session.scalar(select(TokenRow).where(TokenRow.token_hash == digest, TokenRow.revoked.is_(False)))
+            if row is None:
+                return False
+            row.revoked = True
+            self._cache.pop(digest, None)
+            add_entry(self.db, session, row.name, "sign_out", None, None, source=source)
+            return True
+
     def verify_token(self, token: str) -> TokenInfo | None:
         """Who holds a live token; None for an unknown, revoked or expired one.
 

@@ -33,12 +33,13 @@ EVIDENCE_FILES = {  # URL file name -> (StoredEvent field, media type)
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}} | AUTH_ERRORS,
 )
-async def event_stream(hub: Hub, who: Viewer) -> StreamingResponse:
+async def event_stream(store: Store, hub: Hub, who: Viewer) -> StreamingResponse:
     """Server-sent events `start`, `update`, `end`, `evidence` and `review`, each with the event as JSON
-    (of the cameras the caller may see)."""
+    (of the cameras the caller may see); the stream ends within seconds of its token being revoked or expiring."""
     queue = hub.connect(who.cameras)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(hub.stream(queue), media_type="text/event-stream", headers=headers)
+    stream = hub.stream(queue, lambda: store.verify_token(who.token) is not None)
+    return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
 
 
 @router.get("", responses=AUTH_ERRORS)
