@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from pipeline.api.guard import Guard, validation_error
@@ -24,6 +25,14 @@ CONSOLE_DIR = Path(__file__).resolve().parents[1] / "console"  # the operator co
 
 def _not_found(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status.HTTP_404_NOT_FOUND)
+
+
+def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    """The database failed (locked too long, disk full, PostgreSQL down): 503, try again, never a 500."""
+    orig = getattr(exc, "orig", None) or exc
+    first = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    return JSONResponse({"detail": f"event store unavailable: {first}; try again"}, status.HTTP_503_SERVICE_UNAVAILABLE,
+                        headers={"Retry-After": "5"})
 
 
 def _bad_input(_request: Request, exc: Exception) -> JSONResponse:
@@ -64,5 +73,6 @@ def create_app(
     app.add_middleware(Guard)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(EventNotFound, _not_found)
+    app.add_exception_handler(OperationalError, _unavailable)
     app.add_exception_handler(CctvError, _bad_input)
     return app

@@ -14,7 +14,9 @@ ReviewAction = Literal["acknowledge", "false_positive", "escalate", "release"]
 
 
 class Health(BaseModel):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok", "degraded"] = Field("ok", description="degraded: the event store takes no writes (spooled)")
+    store_reason: str | None = Field(None, description="why the event store is degraded")
+    spooled_writes: int = Field(0, description="event writes waiting on disk for the store")
 
 
 class Error(BaseModel):

@@ -13,6 +13,7 @@ from prometheus_client.registry import Collector
 
 from pipeline.live.camera import CameraWorker
 from pipeline.live.detector import SharedDetector
+from pipeline.live.writer import StoreWriter
 
 _CAMERA_LABEL = re.compile(r'camera="([^"]*)"')
 LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0)
@@ -29,10 +30,15 @@ class ServiceMetrics:
         )
 
     def watch(
-        self, cameras: Mapping[str, CameraWorker], detector: SharedDetector, events: Counter[tuple[str, str]]
+        self,
+        cameras: Mapping[str, CameraWorker],
+        detector: SharedDetector,
+        events: Counter[tuple[str, str]],
+        writer: StoreWriter,
     ) -> None:
-        """Read these cameras, the detector's queue and the events started by (camera, rule) at every scrape."""
-        self.registry.register(_ServiceCollector(cameras, detector, events))
+        """Read these cameras, the detector's queue, the events started by (camera, rule) and the store's
+        health at every scrape."""
+        self.registry.register(_ServiceCollector(cameras, detector, events, writer))
 
     def render(self, cameras: Collection[str] | None = None) -> bytes:
         """The text exposition; with `cameras`, series labelled with any other camera are left out."""
@@ -45,9 +51,13 @@ class ServiceMetrics:
 
 class _ServiceCollector(Collector):
     def __init__(
-        self, cameras: Mapping[str, CameraWorker], detector: SharedDetector, events: Counter[tuple[str, str]]
+        self,
+        cameras: Mapping[str, CameraWorker],
+        detector: SharedDetector,
+        events: Counter[tuple[str, str]],
+        writer: StoreWriter,
     ) -> None:
-        self.cameras, self.detector, self.events = cameras, detector, events
+        self.cameras, self.detector, self.events, self.writer = cameras, detector, events, writer
 
     def collect(self) -> Iterator[Metric]:
         now = time.time()
@@ -101,3 +111,11 @@ class _ServiceCollector(Collector):
         for (camera, rule), count in sorted(self.events.items()):
             events.add_metric([camera, rule], count)
         yield events
+        health = self.writer.health()
+        store_up = GaugeMetricFamily("cctv_store_up", "1 while the event store takes writes (0: they are spooled)")
+        store_up.add_metric([], float(health.ok))
+        spooled = GaugeMetricFamily("cctv_store_spooled_writes", "Writes waiting on disk for the event store")
+        spooled.add_metric([], health.spooled)
+        lost = CounterMetricFamily("cctv_store_writes_dropped", "Writes lost because the spool was full")
+        lost.add_metric([], health.dropped)
+        yield from (store_up, spooled, lost)

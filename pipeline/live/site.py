@@ -51,15 +51,18 @@ class LiveSite:
             )
             for name, cam in site.cameras.items()
         }
-        self.metrics.watch(self.cameras, self.detector, self.events_by_rule)
+        self.metrics.watch(self.cameras, self.detector, self.events_by_rule, self.writer)
         self._retention = threading.Thread(target=self._retain, name="retention", daemon=True)
         self._stopping = threading.Event()
         self.ended_at_stop = 0  # events open when stop() was called, which it ended
 
     def start(self) -> None:
         """Clean up after a killed run (open events ended, partial files deleted), then start the cameras."""
-        self.store.end_interrupted(self.cameras)
-        self.store.reconcile(grace_seconds=0)
+        if self.writer.flush_spool():
+            self.store.end_interrupted(self.cameras)
+            self.store.reconcile(grace_seconds=0)
+        else:  # the spool names files no row does yet: they are not orphans
+            log.warning("event store unavailable at start (%s): clean-up after a crash waits", self.writer.health().reason)
         self.writer.start()
         for worker in self.cameras.values():
             worker.start()

@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError
 from sqlalchemy.orm import sessionmaker
 
 from pipeline.errors import CctvError
@@ -88,6 +89,13 @@ def migrate(engine: Engine) -> None:
         command.upgrade(alembic_config(connection), "head")
 
 
+def _check_writable(path: Path) -> None:
+    """A read-only SQLite file opens and reads, then fails on the first event: refuse it at once instead."""
+    for target in (path, path.parent):
+        if target.exists() and not os.access(target, os.W_OK):
+            raise CctvError(f"event database {path} is read-only ({target} cannot be written): fix its permissions")
+
+
 class Database:
     """An engine, its sessions, the data dir and the clock, shared by the store's parts."""
 
@@ -110,12 +118,14 @@ class Database:
             Path(text).mkdir(parents=True, exist_ok=True)
             url = f"sqlite:///{Path(text).resolve() / 'events.db'}"
         root.mkdir(parents=True, exist_ok=True)
+        if url.startswith("sqlite:///"):
+            _check_writable(Path(url.removeprefix("sqlite:///")))
         engine = _engine(url)
         try:
             migrate(engine)
-        except OperationalError as exc:
+        except DatabaseError as exc:  # unreachable, locked, corrupt ("file is not a database"), read-only
             engine.dispose()
-            raise CctvError(f"cannot open event database: {str(exc.orig).strip().splitlines()[0]}") from None
+            raise CctvError(f"cannot open event database {url.split('@')[-1]}: {str(exc.orig).strip().splitlines()[0]}") from None
         return cls(engine, root.resolve(), clock)
 
     def close(self) -> None:

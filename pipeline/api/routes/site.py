@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from pipeline.api.auth import Viewer
 from pipeline.api.deps import AUTH_ERRORS, Live
@@ -14,9 +14,13 @@ router = APIRouter(prefix="/api")
 
 
 @router.get("/health")
-def health() -> Health:
-    """Liveness for load balancers: needs no token."""
-    return Health()
+def health(request: Request) -> Health:
+    """Liveness for load balancers, and whether the event store takes writes: needs no token."""
+    live = request.app.state.live
+    if live is None:
+        return Health()
+    store = live.writer.health()
+    return Health(status="ok" if store.ok else "degraded", store_reason=store.reason, spooled_writes=store.spooled)
 
 
 @router.get("/site", responses=AUTH_ERRORS)
