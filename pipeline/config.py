@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +32,7 @@ from pipeline.errors import CctvError
 from pipeline.privacy import PrivacyMask
 from pipeline.types import Point
 
+log = logging.getLogger(__name__)
 NAME_PATTERN = r"^\w[\w.-]{0,63}$"  # camera, rule, zone and group names: they become file names and URL parts
 _NAME = re.compile(NAME_PATTERN)
 MAX_CONFIG_BYTES = 1_000_000  # a site of thousands of cameras is well under this
@@ -424,6 +426,17 @@ class CameraConfig(Strict):
     retention_days: float | None = Field(
         None, gt=0, description="days its evidence is kept (null: the site's service.retention.max_age_days)"
     )
+
+    def warn_outside(self, name: str, width: int, height: int) -> list[str]:
+        """Log one line naming the zones, lines and privacy zones with corners outside the frame (once its size
+        is known): a zone drawn for another resolution never fires. Returns their names."""
+        shapes = {f"zone {k}": z.polygon for k, z in self.zones.items()}
+        shapes |= {f"line {k}": list(line.points) for k, line in self.lines.items()}
+        shapes |= {f"privacy_zones[{i}]": p for i, p in enumerate(self.privacy_zones)}
+        outside = [k for k, pts in shapes.items() if any(not (0 <= x <= width and 0 <= y <= height) for x, y in pts)]
+        if outside:
+            log.warning("%s: %s reach outside the %dx%d frame", name, ", ".join(outside), width, height)
+        return outside
 
     @property
     def privacy_mask(self) -> PrivacyMask | None:

@@ -6,6 +6,7 @@ Both are contracts: other tools (evaluation, benchmarks, MOT scorers) rely on th
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -107,3 +108,17 @@ def write_tracks(path: str | Path, predictions: Predictions) -> None:
         for tid, x1, y1, x2, y2 in predictions[frame]
     ]
     Path(path).write_text("".join(line + "\n" for line in lines))
+
+
+def output_dir(path: str | Path) -> Path:
+    """An output directory, made if needed; one CctvError when it cannot be (a file there, no permission)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise CctvError(f"--out {path}: a file is in the way; name a directory") from None
+    except OSError as exc:
+        raise CctvError(f"--out {path}: cannot make the directory ({exc.strerror})") from None
+    if not os.access(path, os.W_OK):
+        raise CctvError(f"--out {path}: the directory cannot be written")
+    return path

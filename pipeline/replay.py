@@ -29,7 +29,7 @@ from pipeline.engine import CameraRun, StageClock
 from pipeline.errors import CctvError
 from pipeline.events import Event, EventCollector
 from pipeline.evidence import EvidenceRecorder
-from pipeline.formats import Prediction, write_jsonl, write_tracks
+from pipeline.formats import Prediction, output_dir, write_jsonl, write_tracks
 from pipeline.sources import open_source
 from pipeline.types import Frame, Track
 from pipeline.video import H264Writer
@@ -98,14 +98,14 @@ def replay(
     source = video if video is not None else cam.source
     if cache_dir is not None and not Path(str(source)).is_file():
         raise CctvError(f"--cache needs a video file, not {source!r}: detections are keyed by the file's checksum")
-    out = Path(out_dir)
+    out = output_dir(out_dir)
     wall0, cpu0, compile0 = time.perf_counter(), cpu_seconds(), compile_seconds()
     model = site.model
     detector = camera_detector(model, cam)
     clock = StageClock()
     collector = EventCollector()
     with open_source(source, fps=cam.detect.fps, privacy=cam.privacy_mask) as src:
-        out.mkdir(parents=True, exist_ok=True)
+        cam.warn_outside(name, src.width, src.height)
         recorder = EvidenceRecorder(out / "evidence") if evidence else None
         writer = H264Writer(out / "annotated.mp4", src.width, src.height, cam.detect.fps or src.fps) if save_video else None
         show = sys.stderr.isatty() if progress is None else progress

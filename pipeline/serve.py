@@ -6,6 +6,7 @@ app's lifespan stops the cameras (open events ended, clips finished), then the s
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import logging
 import os
@@ -17,8 +18,10 @@ from types import FrameType
 from typing import Any, TextIO
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from pipeline.api.app import create_app
+from pipeline.api.guard import refusals
 from pipeline.config import ServiceConfig, SiteConfig, load_config
 from pipeline.errors import CctvError
 from pipeline.live.site import LiveSite
@@ -37,6 +40,35 @@ class _Server(uvicorn.Server):
         if self.should_exit and sig == signal.SIGINT:
             self.force_exit = True
         self.should_exit = True
+
+
+HEADER_TIMEOUT_S = 10.0  # a connection that has not sent a whole request head by then is closed
+MAX_CONNECTIONS = 400  # more at once are answered 503: the cameras keep file descriptors for their sources
+KEEP_ALIVE_S = 5.0
+
+
+class _TimedH11(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline for each request head: half-sent requests (slowloris)
+    otherwise hold a file descriptor for good, and enough of them leave none for the cameras."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._head_deadline()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._head_deadline()  # the next request on a kept-alive connection gets the same deadline
+
+    def _head_deadline(self) -> None:
+        served = self.server_state.total_requests
+
+        def expire() -> None:
+            waiting = self.cycle is None or (self.cycle.response_complete and self.server_state.total_requests == served)
+            if waiting and not self.transport.is_closing():
+                refusals.note("a request head not sent in time", self.client[0] if self.client else "?")
+                self.transport.close()
+
+        self.loop.call_later(HEADER_TIMEOUT_S, expire)
 
 
 def site_with_overrides(config_path: Path, **overrides: Any) -> SiteConfig:
@@ -95,7 +127,8 @@ def serve(config_path: Path, **overrides: Any) -> None:
         app = create_app(store, live)
         service = site.service
         config = uvicorn.Config(
-            app, host=service.host, port=service.port, log_level="warning", timeout_graceful_shutdown=5
+            app, host=service.host, port=service.port, log_level="warning", timeout_graceful_shutdown=5,
+            http=_TimedH11, limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=KEEP_ALIVE_S,
         )
         print(
             f"serving {len(site.cameras)} cameras on http://{service.host}:{service.port} "

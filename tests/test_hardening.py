@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -293,3 +294,55 @@ def test_token_commands_refuse_bad_input_in_one_line(tmp_path: Path) -> None:
         assert done.returncode == 2 and expected in done.stderr and done.stderr.count("\n") == 1, done.stderr
     long_name = cctv("token", "create", "--role", "viewer", "--name", "n" * 300, "--data", data)
     assert long_name.returncode == 2 and "1-128 characters" in long_name.stderr
+
+
+def test_half_sent_requests_are_cut_off_and_the_service_keeps_answering(tmp_path: Path) -> None:
+    """A slowloris: 300 connections that never finish their request head. Health answers within 1 s meanwhile,
+    the camera keeps analysing, and the server closes them all at its header deadline."""
+    service = start_service(tmp_path, {"pets": pets_camera(detect={"fps": 2})})
+    try:
+        service.wait_for("the camera", lambda: service.get("/api/cameras/pets").json()["frames_analysed"] > 2, 60)
+        host, port = "127.0.0.1", service.port
+        slow = [socket.create_connection((host, port)) for _ in range(300)]
+        for connection in slow:
+            connection.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        analysed = service.get("/api/cameras/pets").json()["frames_analysed"]
+        seconds = []
+        for _ in range(5):
+            start = time.monotonic()
+            assert service.get("/api/health", role=None).status_code == 200
+            seconds.append(time.monotonic() - start)
+            time.sleep(1)
+        assert max(seconds) < 1.0, seconds
+        assert service.get("/api/cameras/pets").json()["frames_analysed"] > analysed
+        closed = 0
+        for connection in slow:
+            connection.settimeout(20)
+            try:
+                closed += connection.recv(1) == b""
+            except OSError:
+                closed += 1
+            connection.close()
+        assert closed == len(slow)
+    finally:
+        service.close()
+
+
+def test_replay_out_that_cannot_be_a_directory_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for out in (blocker, "/proc/x"):
+        done = cctv("replay", "--config", ROOT / "configs" / "pets09.yaml", "--out", out)
+        assert done.returncode == 2 and done.stderr.startswith("error: --out") and "Traceback" not in done.stderr, done.stderr
+
+
+def test_zones_outside_the_frame_are_named_once_its_size_is_known(caplog: pytest.LogCaptureFixture) -> None:
+    cam = pets_site_camera()
+    with caplog.at_level("WARNING"):
+        assert cam.warn_outside("pets", 768, 576) == []
+        assert cam.warn_outside("pets", 320, 240) == ["zone road_west", "line mid"]
+    assert "pets: zone road_west, line mid reach outside the 320x240 frame" in caplog.text
+
+
+def pets_site_camera():  # type: ignore[no-untyped-def]
+    return load_config(ROOT / "configs" / "pets09.yaml").cameras["pets"]

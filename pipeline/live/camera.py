@@ -146,6 +146,8 @@ class CameraWorker:
                 src.close()
                 break
             self.state.connects += 1
+            if self.state.connects == 1:
+                self.cam.warn_outside(self.name, src.width, src.height)
             self.state.failures, self.state.error, self.state.status = 0, None, "live"
             try:
                 self._segment(src)
