@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 
 from pipeline.api.auth import Principal
-from pipeline.api.schemas import Error
+from pipeline.api.schemas import Error, Invalid
 from pipeline.api.stream import EventHub
 from pipeline.live.camera import CameraWorker
 from pipeline.live.site import LiveSite
@@ -15,6 +15,11 @@ from pipeline.store import EventNotFound, EventStore, StoredEvent
 
 AUTH_ERRORS: dict[int | str, dict[str, object]] = {401: {"model": Error}, 403: {"model": Error}}
 NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": Error}}
+# What any route may answer before or beside its own work: the request guard (400 NUL bytes, 413 too large),
+# validation (422) and an unavailable store or live site (503).
+COMMON: dict[int | str, dict[str, object]] = {
+    400: {"model": Error}, 413: {"model": Error}, 422: {"model": Invalid}, 503: {"model": Error},
+}
 
 
 def get_live(request: Request) -> LiveSite:

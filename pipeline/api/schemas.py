@@ -23,6 +23,21 @@ class Error(BaseModel):
     detail: str
 
 
+class Issue(BaseModel):
+    """One problem with a request, where it is."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+    input: Any = Field(None, description="at most a short excerpt of what was sent")
+
+
+class Invalid(BaseModel):
+    """422: the request's problems, or one sentence for a value the store refuses (a stale cursor, say)."""
+
+    detail: list[Issue] | str
+
+
 def _plain_text(value: str | None) -> str | None:
     """Text a database can store: no NUL byte (PostgreSQL refuses it), no lone surrogate (not encodable)."""
     if value is not None and ("\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value)):

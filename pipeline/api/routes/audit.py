@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from pipeline.api.auth import Admin, Store
-from pipeline.api.deps import AUTH_ERRORS
+from pipeline.api.deps import AUTH_ERRORS, COMMON
 from pipeline.api.schemas import AuditOut, AuditPage, Page
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", responses=COMMON)
 
 
 @router.get("/audit", responses=AUTH_ERRORS)

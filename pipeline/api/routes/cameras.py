@@ -13,10 +13,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from pipeline.api.auth import Viewer
-from pipeline.api.deps import AUTH_ERRORS, NOT_FOUND, Hub, Live, camera_worker
+from pipeline.api.deps import AUTH_ERRORS, COMMON, NOT_FOUND, Hub, Live, camera_worker
 from pipeline.api.schemas import CameraOut
 
-router = APIRouter()
+router = APIRouter(responses=COMMON)
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 

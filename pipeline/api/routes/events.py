@@ -11,14 +11,14 @@ from fastapi.responses import StreamingResponse
 from starlette.responses import Response
 
 from pipeline.api.auth import Operator, Store, Viewer
-from pipeline.api.deps import AUTH_ERRORS, NOT_FOUND, Hub, visible_event
+from pipeline.api.deps import AUTH_ERRORS, COMMON, NOT_FOUND, Hub, visible_event
 from pipeline.api.files import file_response
 from pipeline.api.schemas import Error, EventFilter, EventOut, EventPage, ExportIn, ReviewIn, ReviewOut
 from pipeline.export import MASK_OPTIONS
 from pipeline.export import export_event as export_event_zip
 from pipeline.store import ACTIONS
 
-router = APIRouter(prefix="/api/events")
+router = APIRouter(prefix="/api/events", responses=COMMON)
 EVIDENCE_FILES = {  # URL file name -> (StoredEvent field, media type)
     "clip.mp4": ("clip", "video/mp4"),
     "raw.mp4": ("raw_clip", "video/mp4"),
@@ -100,7 +100,7 @@ def review_event(store: Store, who: Operator, event_id: str, body: ReviewIn) -> 
 @router.post(
     "/{event_id}/export",
     response_class=Response,
-    responses={200: {"content": {"application/zip": {}}}, 422: {"model": Error}} | AUTH_ERRORS | NOT_FOUND,
+    responses={200: {"content": {"application/zip": {}}}} | AUTH_ERRORS | NOT_FOUND,
 )
 def export_event(request: Request, store: Store, who: Operator, event_id: str, body: ExportIn) -> Response:
     """A ZIP of the event's clip and snapshot, third parties pixelated as asked, with a signed manifest

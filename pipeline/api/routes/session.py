@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Request, Response, Security, status
 
 from pipeline.api.auth import SESSION_COOKIE, Store, Viewer, principal_of, session_cookie
-from pipeline.api.deps import AUTH_ERRORS
+from pipeline.api.deps import AUTH_ERRORS, COMMON
 from pipeline.api.schemas import Error, SessionIn, SessionOut
 
-router = APIRouter(prefix="/api/session")
+router = APIRouter(prefix="/api/session", responses=COMMON)
 SESSION_HOURS = 12.0  # a console shift
 
 

@@ -7,10 +7,10 @@ import time
 from fastapi import APIRouter, Request
 
 from pipeline.api.auth import Viewer
-from pipeline.api.deps import AUTH_ERRORS, Live
+from pipeline.api.deps import AUTH_ERRORS, COMMON, Live
 from pipeline.api.schemas import Health, SiteOut
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", responses=COMMON)
 
 
 @router.get("/health")
