@@ -61,6 +61,15 @@ def check_polygon(points: list[Point], what: str) -> None:
         raise ValueError(f"{what}: the polygon encloses no area (are its corners on one line?)")
 
 
+def check_polygons(polygons: list[list[Point]], what: str) -> list[list[Point]]:
+    """A list of polygons (privacy zones, a motion mask), each with 3 corners or more, as `check_polygon` wants."""
+    for i, polygon in enumerate(polygons):
+        if len(polygon) < 3:
+            raise ValueError(f"{what}[{i}]: a polygon needs at least 3 corners, got {len(polygon)}")
+        check_polygon(polygon, f"{what}[{i}]")
+    return polygons
+
+
 def _crosses(a: Point, b: Point, c: Point, d: Point) -> bool:
     def side(p: Point, q: Point, r: Point) -> float:
         return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
@@ -108,6 +117,11 @@ class MotionConfig(Strict):
     min_area: float = Field(0.0005, ge=0, le=1, description="smallest motion blob, as a fraction of the frame")
     recheck_seconds: float = Field(1.0, gt=0, description="re-detect tracked objects that stopped moving this often")
     mask: list[list[Point]] = Field(default_factory=list, description="polygons where motion is ignored")
+
+    @field_validator("mask")
+    @classmethod
+    def _mask_corners(cls, mask: list[list[Point]]) -> list[list[Point]]:
+        return check_polygons(mask, "mask")
 
 
 class DetectConfig(Strict):
@@ -445,11 +459,7 @@ class CameraConfig(Strict):
     @field_validator("privacy_zones")
     @classmethod
     def _zone_corners(cls, zones: list[list[Point]]) -> list[list[Point]]:
-        for i, polygon in enumerate(zones):
-            if len(polygon) < 3:
-                raise ValueError(f"privacy_zones[{i}]: a polygon needs at least 3 corners, got {len(polygon)}")
-            check_polygon(polygon, f"privacy_zones[{i}]")
-        return zones
+        return check_polygons(zones, "privacy_zones")
 
     @model_validator(mode="after")
     def _references(self) -> CameraConfig:

@@ -262,6 +262,7 @@ BASE = "cameras:\n  pets:\n    source: a.mp4\n"
         (BASE + "    zones: {z: {polygon: [[0, 0], [10, 10], [10, 0], [0, 10]]}}\n", "crosses itself"),
         (BASE + "    zones: {z: {polygon: [[0, 0], [5, 5], [10, 10]]}}\n", "encloses no area"),
         (BASE + "    privacy_zones: [[]]\n", "at least 3 corners"),
+        (BASE + "    motion: {mask: [[]]}\n", "cameras.pets.motion.mask: mask[0]: a polygon needs at least 3 corners"),
         (BASE + "    rules: [{name: r, type: loitering, zone: z, min_secs: 3}]\n", "did you mean 'min_seconds'?"),
         (BASE + "service: {database: /var/lib/db}\n", "is not a database URL"),
         (BASE + "groups: {north: [nowhere]}\n", "groups.north: unknown cameras ['nowhere']"),
