@@ -18,7 +18,7 @@ from pipeline.api.routes import audit, cameras, events, session, site
 from pipeline.api.stream import EventHub
 from pipeline.errors import CctvError
 from pipeline.live.site import LiveSite
-from pipeline.store import EventNotFound, EventStore
+from pipeline.store import EventNotFound, EventStore, driver_message
 
 CONSOLE_DIR = Path(__file__).resolve().parents[1] / "console"  # the operator console: static files, no build step
 
@@ -29,8 +29,7 @@ def _not_found(_request: Request, exc: Exception) -> JSONResponse:
 
 def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
     """The database failed (locked too long, disk full, PostgreSQL down): 503, try again, never a 500."""
-    orig = getattr(exc, "orig", None) or exc
-    first = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    first = driver_message(exc) or type(getattr(exc, "orig", None) or exc).__name__
     return JSONResponse({"detail": f"event store unavailable: {first}; try again"}, status.HTTP_503_SERVICE_UNAVAILABLE,
                         headers={"Retry-After": "5"})
 

@@ -40,6 +40,11 @@ class Principal:
         return [c for c in cameras if self.sees(c)]
 
 
+def client_address(request: Request) -> str | None:
+    """Where a request came from, for the audit log."""
+    return request.client.host if request.client else None
+
+
 def principal_of(request: Request, info: TokenInfo, token: str = "") -> Principal:
     """A verified token's principal, its camera groups resolved against the site's current config."""
     groups: Mapping[str, Sequence[str]] = request.app.state.groups
@@ -47,7 +52,7 @@ def principal_of(request: Request, info: TokenInfo, token: str = "") -> Principa
         scope = None
     else:
         scope = frozenset(info.cameras or ()) | {c for g in info.groups or () for c in groups.get(g, ())}
-    return Principal(info.name, info.role, scope, request.client.host if request.client else None, token)
+    return Principal(info.name, info.role, scope, client_address(request), token)
 
 
 def get_store(request: Request) -> EventStore:

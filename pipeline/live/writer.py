@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 
 from pipeline.events import Event, EventChange
 from pipeline.evidence import EvidencePaths
-from pipeline.store import EventStore
+from pipeline.store import EventStore, driver_message
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +138,7 @@ class StoreWriter:
         return True
 
     def _degraded(self, exc: BaseException) -> None:
-        orig = getattr(exc, "orig", None) or exc
-        reason = f"{type(orig).__name__}: {str(orig).strip().splitlines()[0] if str(orig).strip() else 'failed'}"
+        reason = f"{type(getattr(exc, 'orig', None) or exc).__name__}: {driver_message(exc) or 'failed'}"
         if self._reason is None:
             log.error("event store unavailable (%s): writes are spooled to %s", reason, self.spool_path)
         self._reason = reason

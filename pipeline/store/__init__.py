@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from pipeline.events import EventChange
 from pipeline.store.audit import AuditCheck, AuditEntry, AuditLog
-from pipeline.store.db import MAX_LIMIT, Database, alembic_config, migrate
+from pipeline.store.db import MAX_LIMIT, Database, alembic_config, driver_message, migrate
 from pipeline.store.events import (
     ACTIONS,
     EventNotFound,
@@ -48,6 +48,7 @@ __all__ = [
     "TokenInfo",
     "TokenRecord",
     "alembic_config",
+    "driver_message",
     "migrate",
 ]
 

@@ -52,6 +52,12 @@ def decode_cursor(cursor: str, *kinds: type) -> list[Any]:
     return key
 
 
+def driver_message(exc: BaseException) -> str:
+    """The first line of what the database driver said about a failure ("" when it said nothing)."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
 def check_limit(limit: int) -> None:
     if not 1 <= limit <= MAX_LIMIT:
         raise CctvError(f"limit must be 1..{MAX_LIMIT}, got {limit}")
@@ -125,7 +131,7 @@ class Database:
             migrate(engine)
         except DatabaseError as exc:  # unreachable, locked, corrupt ("file is not a database"), read-only
             engine.dispose()
-            raise CctvError(f"cannot open event database {url.split('@')[-1]}: {str(exc.orig).strip().splitlines()[0]}") from None
+            raise CctvError(f"cannot open event database {url.split('@')[-1]}: {driver_message(exc)}") from None
         return cls(engine, root.resolve(), clock)
 
     def close(self) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, cast
 
 from sqlalchemy import select
@@ -44,8 +44,15 @@ class TokenRecord:
 
 
 def _info(row: TokenRow) -> TokenInfo:
-    scope = (tuple(row.cameras) if row.cameras is not None else None, tuple(row.groups) if row.groups is not None else None)
-    return TokenInfo(row.name, cast(Role, row.role), *scope, row.expires_at)
+    return TokenInfo(row.name, cast(Role, row.role), _tuple(row.cameras), _tuple(row.groups), row.expires_at)
+
+
+def _tuple(names: list[str] | None) -> tuple[str, ...] | None:
+    return None if names is None else tuple(names)
+
+
+def _list(names: tuple[str, ...] | None) -> list[str] | None:
+    return None if names is None else list(names)
 
 
 def _token_hash(token: str) -> str:
@@ -71,36 +78,32 @@ class Tokens:
         """
         if role not in ROLES:
             raise CctvError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
-        token = secrets.token_urlsafe(32)
-        now = self.db.clock()
-        expires_at = None if expires_in is None else now + expires_in
-        with self.db.sessions.begin() as session:
-            row = TokenRow(
-                token_hash=_token_hash(token), name=name, role=role, created_at=now, expires_at=expires_at,
-                cameras=cameras, groups=groups,
-            )
-            session.add(row)
-            detail = {"name": name, "role": role, "expires_at": expires_at, "cameras": cameras, "groups": groups}
-            add_entry(self.db, session, "tokens", "token.create", None, detail)
-        return token
+        expires_at = None if expires_in is None else self.db.clock() + expires_in
+        info = TokenInfo(name, cast(Role, role), _tuple(cameras), _tuple(groups), expires_at)
+        detail = {"name": name, "role": role, "expires_at": expires_at, "cameras": cameras, "groups": groups}
+        return self._issue(info, "tokens", "token.create", detail)
 
     def create_session(self, signed_in: TokenInfo, hours: float, source: str | None = None) -> str:
         """A console session for a verified token: a token of its own (same name, role and scope) that
         expires within `hours` (or with the token it came from) and is revoked at sign-out, so the cookie
         never holds the long-lived API token. The sign-in is audited with where it came from."""
-        token = secrets.token_urlsafe(32)
-        now = self.db.clock()
-        expires_at = now + hours * 3600
+        expires_at = self.db.clock() + hours * 3600
         if signed_in.expires_at is not None:
             expires_at = min(expires_at, signed_in.expires_at)
-        cameras = None if signed_in.cameras is None else list(signed_in.cameras)
-        groups = None if signed_in.groups is None else list(signed_in.groups)
+        info = replace(signed_in, expires_at=expires_at)
+        return self._issue(info, signed_in.name, "sign_in", {"expires_at": expires_at}, source)
+
+    def _issue(
+        self, info: TokenInfo, actor: str, action: str, detail: dict[str, object], source: str | None = None
+    ) -> str:
+        """Store a new token's hash for `info`, audited as `action`; the plain token is returned once."""
+        token = secrets.token_urlsafe(32)
         with self.db.sessions.begin() as session:
             session.add(TokenRow(
-                token_hash=_token_hash(token), name=signed_in.name, role=signed_in.role, created_at=now,
-                expires_at=expires_at, cameras=cameras, groups=groups,
+                token_hash=_token_hash(token), name=info.name, role=info.role, created_at=self.db.clock(),
+                expires_at=info.expires_at, cameras=_list(info.cameras), groups=_list(info.groups),
             ))
-            add_entry(self.db, session, signed_in.name, "sign_in", None, {"expires_at": expires_at}, source=source)
+            add_entry(self.db, session, actor, action, None, detail, source=source)
         return token
 
     def end_session(self, token: str, source: str | None = None) -> bool:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Request, Response, Security, status
 
-from pipeline.api.auth import SESSION_COOKIE, Store, Viewer, principal_of, session_cookie
+from pipeline.api.auth import SESSION_COOKIE, Store, Viewer, client_address, principal_of, session_cookie
 from pipeline.api.deps import AUTH_ERRORS, COMMON
 from pipeline.api.schemas import Error, SessionIn, SessionOut
 
@@ -21,7 +21,7 @@ def sign_in(request: Request, store: Store, body: SessionIn, response: Response)
 
     Every sign-in is audited with the client's address, and so is a refused one."""
     found = store.verify_token(body.token)
-    source = request.client.host if request.client else None
+    source = client_address(request)
     if found is None:
         store.audit("(unknown)", "sign_in.refused", source=source)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid, expired or revoked token")
@@ -42,5 +42,5 @@ def sign_out(
 ) -> None:
     """End the console session: its token is revoked (a copied cookie stops working too)."""
     if cookie is not None:
-        store.end_session(cookie, request.client.host if request.client else None)
+        store.end_session(cookie, client_address(request))
     response.delete_cookie(SESSION_COOKIE, path="/")
