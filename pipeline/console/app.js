@@ -264,7 +264,7 @@ function move(step) {
 function select(id) {
   const event = state.events.get(id);
   if (!event) return;
-  showMessage("");
+  if (state.current?.id !== id) showMessage("");
   showEvent(event);
   for (const [rowId, li] of state.rows) li.classList.toggle("selected", rowId === id);
   state.rows.get(id)?.scrollIntoView({ block: "nearest" });
@@ -310,7 +310,8 @@ function showEvent(event) {
   for (const button of document.querySelectorAll("#actions .act")) button.disabled = !canReview();
   $("#note").disabled = !canReview();
   if (changed) $("#note").value = "";
-  if (!canReview()) showMessage(t("viewerReadOnly"), "info");
+  // Only when another event is shown: an update of the open event must not wipe the answer to the last action.
+  if (changed && !canReview()) showMessage(t("viewerReadOnly"), "info");
 }
 
 function renderDetails(event) {
