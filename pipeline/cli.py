@@ -504,6 +504,7 @@ def main() -> None:
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_AUTOINSTALL", "False")
     os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # our own one-line errors say what went wrong
+    os.umask(0o077)  # what it writes (the store, tokens, evidence, exports, footage outputs) is its user's alone
     try:
         app()  # standalone: usage errors are printed by typer itself, also with status 2
     except CctvError as exc:

@@ -509,8 +509,13 @@ class RetentionConfig(Strict):
     """Evidence is deleted oldest event first; event rows, reviews and the audit log are kept."""
 
     max_age_days: float | None = Field(30, gt=0, description="delete evidence older than this")
-    max_clip_gb: float | None = Field(None, gt=0, description="keep clips under this total size")
-    interval_minutes: float = Field(10, gt=0, description="how often retention runs")
+    max_clip_gb: float | None = Field(None, gt=0, le=1e6, description="keep clips under this total size")
+    min_free_gb: float | None = Field(
+        1.0, gt=0, le=1e6,
+        description="free space kept on the data dir's disk: below it, the oldest events' evidence is deleted "
+        "(checked every few seconds; null: no minimum)",
+    )
+    interval_minutes: float = Field(10, gt=0, le=10080, description="how often retention by age and size runs")
     audit_days: float = Field(
         730, gt=0, description="audit entries older than this are purged (kept apart from evidence: the law asks for the record of access)"
     )

@@ -129,7 +129,11 @@ def _encode(image: np.ndarray, quality: int) -> np.ndarray:
 
 def _write_atomic(path: Path, data: np.ndarray) -> None:
     tmp = path.with_name(f".{path.name}.part")
-    tmp.write_bytes(data.tobytes())
+    try:
+        tmp.write_bytes(data.tobytes())
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
 
 
@@ -174,7 +178,10 @@ class EvidenceRecorder:
             if clip.stop_after is not None and frame.pts > clip.stop_after:
                 self._finish(clip)
             else:
-                clip.write(frame.image, frame.pts, self._drawn(clip, frame.image, frame.pts), self.tracked)
+                try:
+                    clip.write(frame.image, frame.pts, self._drawn(clip, frame.image, frame.pts), self.tracked)
+                except OSError as exc:
+                    self._drop(clip, exc)
 
     def observe(self, tracks: Sequence[Track]) -> None:
         """After a frame was analysed: where its tracks are now (the boxes drawn on the frames that follow)."""
@@ -223,6 +230,15 @@ class EvidenceRecorder:
             clip.raw.abort()
         self.clips.clear()
 
+    def _drop(self, clip: _Clip, exc: OSError) -> None:
+        """A clip that cannot be written (a full disk): removed at once, the event goes on without it."""
+        self.clips.pop(clip.paths.event_id, None)
+        clip.writer.abort()
+        clip.raw.abort()
+        log.error("%s: clip dropped, %s", clip.paths.event_id, exc.strerror or exc)
+        if self.on_done is not None:  # the stills written so far are still evidence
+            self.on_done(clip.paths)
+
     def _start(self, event: Event) -> None:
         if self.newest is None:
             raise RuntimeError("EvidenceRecorder: push each frame before the pipeline processes it")
@@ -234,18 +250,32 @@ class EvidenceRecorder:
         height, width = self.newest.image.shape[:2]
         paths = EvidencePaths.of(self.out_dir, event.id)
         at_start = next((b for b in pre if b.index == event.start_frame), pre[-1])
-        writer, raw = (
-            H264Writer(path, width, height, fps, tune=CLIP_TUNE, preset=CLIP_PRESET, threads=CLIP_THREADS)
-            for path in (paths.clip, paths.raw)
-        )
+        try:
+            writer = self._writer(paths.clip, width, height, fps)
+        except OSError as exc:
+            log.error("%s: no evidence, %s", event.id, exc.strerror or exc)
+            return
+        try:
+            raw = self._writer(paths.raw, width, height, fps)
+        except OSError as exc:
+            writer.abort()
+            log.error("%s: no evidence, %s", event.id, exc.strerror or exc)
+            return
         clip = _Clip(paths, writer, raw, pre[0].pts, event, event.score, event.box, at_start.image())
         self.clips[event.id] = clip
-        self._stills(clip)  # at once: an open event is never shown without a picture
-        if self.on_started is not None:
-            self.on_started(paths)
-        for b in pre:
-            image = b.image()
-            clip.write(image, b.pts, self._drawn(clip, image, b.pts), b.tracked)
+        try:
+            self._stills(clip)  # at once: an open event is never shown without a picture
+            if self.on_started is not None:
+                self.on_started(paths)
+            for b in pre:
+                image = b.image()
+                clip.write(image, b.pts, self._drawn(clip, image, b.pts), b.tracked)
+        except OSError as exc:
+            self._drop(clip, exc)
+
+    @staticmethod
+    def _writer(path: Path, width: int, height: int, fps: float) -> H264Writer:
+        return H264Writer(path, width, height, fps, tune=CLIP_TUNE, preset=CLIP_PRESET, threads=CLIP_THREADS)
 
     def _stills(self, clip: _Clip) -> None:
         """The snapshot (the best frame so far, its box drawn) and its thumbnail."""
@@ -257,12 +287,16 @@ class EvidenceRecorder:
         _write_atomic(clip.paths.thumbnail, _encode(thumb, SNAPSHOT_QUALITY))
 
     def _finish(self, clip: _Clip) -> None:
+        try:
+            clip.writer.close()
+            clip.raw.close()
+            doc = {"t0": clip.t0, "frames": clip.tracks}  # t0: the source time of the clip's time 0
+            _write_atomic(clip.paths.tracks, np.frombuffer(json.dumps(doc).encode(), np.uint8))
+            self._stills(clip)
+        except OSError as exc:
+            self._drop(clip, exc)
+            return
         del self.clips[clip.paths.event_id]
-        clip.writer.close()
-        clip.raw.close()
-        doc = {"t0": clip.t0, "frames": clip.tracks}  # t0: the source time of the clip's time 0
-        _write_atomic(clip.paths.tracks, np.frombuffer(json.dumps(doc).encode(), np.uint8))
-        self._stills(clip)
         if self.on_done is not None:
             self.on_done(clip.paths)
 

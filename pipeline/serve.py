@@ -91,6 +91,7 @@ def lock_data_dir(data: Path) -> TextIO:
     An advisory lock (flock) on a file in it, released by the kernel when the process ends, however it ends.
     """
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data.chmod(0o700)  # one made by an earlier version or by hand: footage of people is the service user's alone
     handle = (data / LOCK_FILE).open("a+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -119,7 +120,6 @@ def check_port(host: str, port: int) -> None:
 def serve(config_path: Path, **overrides: Any) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     site = site_with_overrides(config_path, **overrides)
-    os.umask(0o077)  # the database, evidence and keys it writes are the service user's alone
     lock = lock_data_dir(Path(site.service.data))
     check_port(site.service.host, site.service.port)
     with lock, open_store(site.service) as store:

@@ -41,6 +41,7 @@ class H264Writer:
         if threads:
             self.stream.codec_context.thread_count = threads
         self.last_pts = -1
+        self.done = False  # closed and renamed: abort() leaves it
 
     def write(self, image: np.ndarray, t: float) -> None:
         """Append a frame shown at media time `t` (seconds)."""
@@ -51,11 +52,23 @@ class H264Writer:
         self.container.mux(self.stream.encode(frame))
 
     def close(self) -> None:
-        self.container.mux(self.stream.encode(None))
-        self.container.close()
+        """Finish the file; if that fails (a full disk), nothing is left of it and the error is raised."""
+        try:
+            self.container.mux(self.stream.encode(None))
+            self.container.close()
+        except BaseException:
+            self.tmp.unlink(missing_ok=True)
+            raise
         os.replace(self.tmp, self.path)
+        self.done = True
 
     def abort(self) -> None:
-        """Drop a half-written file (on error or interruption)."""
-        self.container.close()
-        self.tmp.unlink(missing_ok=True)
+        """Drop a half-written file (on error or interruption), even when closing it fails as its writes did."""
+        if self.done:
+            return
+        try:
+            self.container.close()
+        except OSError:  # a full disk: flushing what was buffered fails, and the file goes anyway
+            pass
+        finally:
+            self.tmp.unlink(missing_ok=True)

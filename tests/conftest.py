@@ -3,6 +3,7 @@ SQLite and on a throwaway PostgreSQL server."""
 
 from __future__ import annotations
 
+import errno
 import glob
 import itertools
 import os
@@ -70,6 +71,43 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 Opener = Callable[[], EventStore]
 
 
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[[int], Path]]:
+    """Mounts real, small file systems (a tmpfs of so many MB) for disk-full faults; unmounted at the end."""
+    mounts: list[Path] = []
+
+    def mount(megabytes: int) -> Path:
+        path = tmp_path / f"disk-{len(mounts)}"
+        path.mkdir()
+        cmd = ["mount", "-t", "tmpfs", "-o", f"size={megabytes}m,mode=0700", "tmpfs", str(path)]
+        done = subprocess.run(cmd, check=False, capture_output=True, text=True)
+        if done.returncode:
+            pytest.fail(f"cannot mount a tmpfs for the disk-full tests (run them as root): {done.stderr.strip()}")
+        mounts.append(path)
+        return path
+
+    yield mount
+    for path in mounts:
+        subprocess.run(["umount", "--lazy", str(path)], check=False)
+
+
+def fill_disk(path: Path) -> int:
+    """Write `path` until its file system is full (a real ENOSPC for everything after); returns its size."""
+    block = b"\0" * 65536
+    with path.open("wb", buffering=0) as filler:
+        try:
+            while True:
+                filler.write(block)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc
+        try:
+            while True:  # the last few kilobytes
+                filler.write(b"\0" * 512)
+        except OSError:
+            pass
+    return path.stat().st_size
+
+
 def _pg_bin() -> Path:
     """Directory of initdb/pg_ctl: $PG_BIN, else the newest Debian install, else PATH."""
     candidates = [
@@ -84,33 +122,58 @@ def _pg_bin() -> Path:
     pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql, or set PG_BIN")
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster (trust auth, loopback only); yields the base URL without a database.
+class PgCluster:
+    """A throwaway PostgreSQL cluster (trust auth, loopback only) that can be stopped and started again.
 
     Its directory is made with mkdtemp, not tmp_path: pytest's private temp root is closed to `postgres`.
     """
-    bin_dir = _pg_bin()
-    root = Path(tempfile.mkdtemp(prefix="cctv-pg-"))
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:  # postgres refuses to run as root
-        shutil.chown(root, "postgres", "postgres")
-        os.chmod(root, 0o700)
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    data, log, port = root / "data", root / "log", free_port()
 
-    def run(*cmd: object) -> None:
-        done = subprocess.run([*as_postgres, *map(str, cmd)], check=False, capture_output=True, text=True)
+    def __init__(self) -> None:
+        self.bin = _pg_bin()
+        self.root = Path(tempfile.mkdtemp(prefix="cctv-pg-"))
+        self.as_postgres: list[str] = []
+        if os.geteuid() == 0:  # postgres refuses to run as root
+            shutil.chown(self.root, "postgres", "postgres")
+            os.chmod(self.root, 0o700)
+            self.as_postgres = ["runuser", "-u", "postgres", "--"]
+        self.data, self.port = self.root / "data", free_port()
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}"  # the base URL, without a database
+        self._run("initdb", "-D", self.data, "--auth=trust", "-U", "postgres")
+        self.start()
+
+    def _run(self, tool: str, *args: object) -> None:
+        cmd = [*self.as_postgres, str(self.bin / tool), *map(str, args)]
+        done = subprocess.run(cmd, check=False, capture_output=True, text=True)
         if done.returncode:
-            pytest.fail(f"{Path(str(cmd[0])).name} failed: {done.stderr.strip() or done.stdout.strip()}")
+            pytest.fail(f"{tool} failed: {done.stderr.strip() or done.stdout.strip()}")
 
-    run(bin_dir / "initdb", "-D", data, "--auth=trust", "-U", "postgres")
-    run(bin_dir / "pg_ctl", "-D", data, "-l", log, "-w", "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start")
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
-    finally:
-        run(bin_dir / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
-        shutil.rmtree(root)
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        self._run("pg_ctl", "-D", self.data, "-l", self.root / "log", "-w", "-o", options, "start")
+
+    def stop(self) -> None:
+        """A real outage: the server shuts down and drops every connection."""
+        self._run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+
+    def create_database(self, name: str) -> str:
+        admin = create_engine(f"{self.url}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        admin.dispose()
+        return f"{self.url}/{name}"
+
+    def remove(self) -> None:
+        subprocess.run([*self.as_postgres, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
+                       check=False, capture_output=True)
+        shutil.rmtree(self.root)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PgCluster]:
+    """One PostgreSQL cluster for the session's stores."""
+    cluster = PgCluster()
+    yield cluster
+    cluster.remove()
 
 
 _db_numbers = itertools.count()
@@ -123,13 +186,7 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opene
     if request.param == "sqlite":
         target: str | Path = data_dir
     else:
-        base = request.getfixturevalue("postgres_server")
-        name = f"store_{next(_db_numbers)}"
-        admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE DATABASE {name}"))
-        admin.dispose()
-        target = f"{base}/{name}"
+        target = request.getfixturevalue("postgres_server").create_database(f"store_{next(_db_numbers)}")
     opened: list[EventStore] = []
 
     def opener() -> EventStore:

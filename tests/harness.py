@@ -128,11 +128,16 @@ class Service:
 
 
 def start_service(
-    root: Path, cameras: dict[str, object] | None = None, extra: dict[str, object] | None = None, **service: object
+    root: Path,
+    cameras: dict[str, object] | None = None,
+    extra: dict[str, object] | None = None,
+    data: Path | None = None,
+    **service: object,
 ) -> Service:
-    """A service on a free port with viewer/operator/admin tokens (names `{role}-1`), started and listening."""
-    port = free_port()
-    svc = Service(site_config(root / "site.yaml", root / "data", port, cameras, extra, **service), root / "data", port)
+    """A service on a free port with viewer/operator/admin tokens (names `{role}-1`), started and listening;
+    its config and log in `root`, its data in `data` (default root/data)."""
+    port, data = free_port(), data or root / "data"
+    svc = Service(site_config(root / "site.yaml", data, port, cameras, extra, **service), data, port)
     for role in ("viewer", "operator", "admin"):
         result = cctv("token", "create", "--role", role, "--name", f"{role}-1", "--config", svc.config)
         assert result.returncode == 0, result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from conftest import FOOTAGE
+from conftest import FOOTAGE, fill_disk
 
 from pipeline.errors import CctvError
 from pipeline.events import Event, EventChange
@@ -140,6 +141,32 @@ def test_abort_leaves_no_clip(frames: list[Frame], tmp_path: Path) -> None:
     rec.abort()
     assert not done and len(started) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([started[0].snapshot.name, started[0].thumbnail.name])
+
+
+def test_a_full_disk_drops_the_clip_at_once_and_the_recorder_goes_on(
+    frames: list[Frame], small_disk: Callable[[int], Path]
+) -> None:
+    """A real full tmpfs: the open clip is dropped when its write fails (no `.part` left), the stills that were
+    written are still handed over, the next event starts without evidence, and once there is room again, a
+    later event gets its whole clip."""
+    out = small_disk(4)
+    done: list[EvidencePaths] = []
+    rec = EvidenceRecorder(out, pre_roll=1.0, post_roll=0.5, on_done=done.append)
+    drive(rec, frames[:20], {15: [change("start", 1.5, None, 0.5, BOX, "pets-000001")]})
+    filler = out / "filler"
+    fill_disk(filler)
+    drive(rec, frames[20:60], {40: [change("start", 4.0, None, 0.5, BOX, "pets-000002")]})
+    assert not rec.clips and no_parts(out)
+    assert [p.event_id for p in done] == ["pets-000001", "pets-000002"]  # handed over with what exists
+    assert done[0].snapshot.is_file() and not done[0].clip.exists()  # the first event's stills were written
+    assert not done[1].clip.exists()  # (its stills may fit in what the first clip's removal freed)
+    filler.unlink()
+    changes = {70: [change("start", 7.0, None, 0.5, BOX, "pets-000003")], 80: [change("end", 7.0, 8.0, 0.5, BOX, "pets-000003")]}
+    drive(rec, frames[60:100], changes)
+    assert [p.event_id for p in done] == ["pets-000001", "pets-000002", "pets-000003"]
+    times, *_ = clip_times(done[2].clip)
+    assert len(times) == 26  # 6.0 .. 8.5
+    assert no_parts(out)
 
 
 def test_buffer_is_bounded(frames: list[Frame], tmp_path: Path) -> None:

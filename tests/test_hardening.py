@@ -16,6 +16,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import httpx
 import numpy as np
 import pytest
 import yaml
@@ -26,6 +27,7 @@ from test_api import make_event
 
 from pipeline.api import create_app
 from pipeline.api import stream as stream_module
+from pipeline.api.guard import LOG_EVERY_S
 from pipeline.api.stream import EventHub
 from pipeline.bench.live.process import free_port
 from pipeline.config import load_config
@@ -325,6 +327,17 @@ def test_half_sent_requests_are_cut_off_and_the_service_keeps_answering(tmp_path
                 closed += 1
             connection.close()
         assert closed == len(slow)
+
+        # Bad clients do not flood the log: 400 refusals of two kinds make a line of each per LOG_EVERY_S.
+        assert service.proc is not None
+        lines_before, started = service.proc.output().count("\n"), time.monotonic()
+        for _ in range(200):
+            too_big = httpx.post(f"{service.url}/api/session", content=b"x" * 70_000, timeout=10)
+            assert too_big.status_code == 413
+            assert httpx.get(f"{service.url}/api/events?camera=a%00b", timeout=10).status_code == 400
+        output, most = service.proc.output(), 2 + int((time.monotonic() - started) / LOG_EVERY_S)
+        assert output.count("refused an oversized body") <= most and output.count("refused NUL in a URL") <= most
+        assert output.count("\n") - lines_before <= 2 * most, output[-3000:]
     finally:
         service.close()
 

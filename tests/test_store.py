@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,13 +13,13 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from conftest import Opener
+from conftest import Opener, fill_disk
 from sqlalchemy import inspect, text
 
 from pipeline.bench.live.process import free_port
 from pipeline.errors import CctvError
 from pipeline.events import Event, EventBus, EventChange
-from pipeline.store import EventNotFound, EventStore, alembic_config, migrate
+from pipeline.store import EventNotFound, EventStore, RetentionPolicy, alembic_config, migrate
 from pipeline.store.models import Base
 
 
@@ -207,13 +209,13 @@ def test_retention_per_camera_and_escalated_evidence_kept_until_released(open_st
     clips = _with_clips(store, [100, 100, 100, 100])  # ages 3, 2, 1, 0 days
     store.apply(EventChange("start", replace(make_event(1), camera="cam2")))  # event 1 on a camera kept 1.5 days
     store.review(make_event(0).id, "escalate", "op")  # a case under investigation
-    deleted = store.retain(max_age_seconds=86400 * 30, camera_ages={"cam2": 86400 * 1.5})
+    deleted = store.retain(RetentionPolicy(max_age_seconds=86400 * 30, camera_ages={"cam2": 86400 * 1.5}))
     assert deleted == ["evidence/1.mp4"]  # cam1's 30 days keep the rest; the escalated one is not even looked at
-    assert store.retain(max_age_seconds=86400 * 2.5) == []  # event 0 is older, but escalated
+    assert store.retain(RetentionPolicy(max_age_seconds=86400 * 2.5)) == []  # event 0 is older, but escalated
     assert clips[0].exists()
     store.review(make_event(0).id, "release", "op")
     assert store.get(make_event(0).id).review_state == "released"
-    assert store.retain(max_age_seconds=86400 * 2.5) == ["evidence/0.mp4"]
+    assert store.retain(RetentionPolicy(max_age_seconds=86400 * 2.5)) == ["evidence/0.mp4"]
     _assert_consistent(store)
 
 
@@ -229,18 +231,46 @@ def test_retention_by_age_and_byte_budget_removes_oldest_first(open_store: Opene
     store = open_store()
     store.clock = Clock()
     clips = _with_clips(store, [100, 200, 300, 400], snapshots=True)
-    deleted = store.retain(max_age_seconds=86400 * 2.5)  # ages 3, 2, 1, 0 days: only event 0 is too old
+    deleted = store.retain(RetentionPolicy(max_age_seconds=86400 * 2.5))  # ages 3, 2, 1, 0 days: only event 0 is too old
     assert deleted == ["evidence/0.mp4", "evidence/0.jpg"]
     assert not clips[0].exists() and store.get("cam1-000000").clip is None
     assert store.get("cam1-000000").event == make_event(0)  # the event itself is kept
     _assert_consistent(store)
-    assert store.retain(max_clip_bytes=600) == ["evidence/1.mp4", "evidence/2.mp4"]  # 900 -> 700 -> 400
+    assert store.retain(RetentionPolicy(max_clip_bytes=600)) == ["evidence/1.mp4", "evidence/2.mp4"]  # 900 -> 700 -> 400
     assert [c.exists() for c in clips] == [False, False, False, True]
     assert store.get("cam1-000001").snapshot == "evidence/1.jpg"  # the budget is for clips only
     _assert_consistent(store)
-    assert store.retain(max_clip_bytes=400) == []
+    assert store.retain(RetentionPolicy(max_clip_bytes=400)) == []
     entries, _ = store.audit_log()
     assert entries[0].action == "retain" and entries[0].detail == {"deleted": ["evidence/1.mp4", "evidence/2.mp4"]}
+
+
+def test_free_space_is_kept_oldest_evidence_first_even_when_the_database_shares_the_full_disk(
+    small_disk: Callable[[int], Path],
+) -> None:
+    """A real 8 MB tmpfs: retention frees what the minimum asks, oldest first; once the disk is full, SQLite on
+    it cannot record the deletion, so the files go first and their paths are cleared when it can write again."""
+    data = small_disk(8)
+    store = EventStore.open(data, data)
+    store.clock = Clock()
+    clips = _with_clips(store, [1_000_000] * 4)
+    free = shutil.disk_usage(data).free
+    assert store.retain(RetentionPolicy(min_free_bytes=free)) == []  # enough already
+    assert store.retain(RetentionPolicy(min_free_bytes=free + 1_500_000)) == ["evidence/0.mp4", "evidence/1.mp4"]
+    assert shutil.disk_usage(data).free >= free + 1_500_000
+    _assert_consistent(store)
+
+    fill_disk(data / "filler")  # not evidence: retention cannot delete it
+    assert store.retain(RetentionPolicy(min_free_bytes=500_000)) == ["evidence/2.mp4"]
+    assert not clips[2].exists() and store.get(make_event(2).id).clip == "evidence/2.mp4"  # not recorded yet
+    assert clips[3].exists()  # the minimum was met by the oldest alone
+    (data / "filler").unlink()
+    assert store.retain(RetentionPolicy(min_free_bytes=500_000)) == []
+    assert store.get(make_event(2).id).clip is None  # cleared once the database could write
+    entries, _ = store.audit_log()
+    assert entries[0].action == "clear_missing" and entries[0].detail == {"paths": ["evidence/2.mp4"]}
+    _assert_consistent(store)
+    store.close()
 
 
 def test_reconcile_after_crash(open_store: Opener) -> None:

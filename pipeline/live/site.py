@@ -20,11 +20,12 @@ from pipeline.live.detector import SharedDetector
 from pipeline.live.metrics import ServiceMetrics
 from pipeline.live.mqtt import MqttPublisher
 from pipeline.live.writer import StoreWriter
-from pipeline.store import EVIDENCE_DIR, EventStore
+from pipeline.store import EVIDENCE_DIR, EventStore, RetentionPolicy
 
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 30.0  # a camera finishing its clips at shutdown
+DISK_CHECK_S = 5.0  # how often free space is checked: a 1 GB margin lasts minutes even at a busy site's write rate
 
 
 class LiveSite:
@@ -92,13 +93,21 @@ class LiveSite:
                 self.events_by_rule[change.event.camera, change.event.rule] += 1
 
     def _retain(self) -> None:
+        """Retention by age and size every `interval_minutes`, and at once whenever the disk is short of space."""
         retention = self.site.service.retention
-        max_age = None if retention.max_age_days is None else retention.max_age_days * 86400
-        max_bytes = None if retention.max_clip_gb is None else int(retention.max_clip_gb * 1e9)
-        ages = {name: cam.retention_days * 86400 for name, cam in self.site.cameras.items() if cam.retention_days}
-        while not self._stopping.wait(retention.interval_minutes * 60):
+        policy = RetentionPolicy(
+            max_age_seconds=None if retention.max_age_days is None else retention.max_age_days * 86400,
+            max_clip_bytes=None if retention.max_clip_gb is None else int(retention.max_clip_gb * 1e9),
+            camera_ages={name: cam.retention_days * 86400 for name, cam in self.site.cameras.items() if cam.retention_days},
+            min_free_bytes=None if retention.min_free_gb is None else int(retention.min_free_gb * 1e9),
+        )
+        due = time.monotonic() + retention.interval_minutes * 60
+        while not self._stopping.wait(min(DISK_CHECK_S, retention.interval_minutes * 60)):
             try:
-                deleted = self.store.retain(max_age, max_bytes, ages)
+                if time.monotonic() < due and not self.store.retention.shortfall(policy.min_free_bytes):
+                    continue
+                due = time.monotonic() + retention.interval_minutes * 60
+                deleted = self.store.retain(policy)
                 purged = self.store.audit_purge(retention.audit_days * 86400)  # the audit log has its own age
             except Exception:  # the next round tries again; cameras go on either way
                 log.exception("retention failed")

@@ -8,7 +8,7 @@ the API, the live service and the CLI use; each job is a module of its own behin
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any, Self, TextIO
 
@@ -27,8 +27,8 @@ from pipeline.store.events import (
     StoredEvent,
     StoreSubscriber,
 )
-from pipeline.store.retention import EVIDENCE_DIR, ORPHAN_GRACE_S, Retention, evidence_path
-from pipeline.store.tokens import ROLES, Role, TokenInfo, TokenRecord, Tokens
+from pipeline.store.retention import EVIDENCE_DIR, ORPHAN_GRACE_S, Retention, RetentionPolicy, evidence_path
+from pipeline.store.tokens import ROLES, Role, TokenInfo, TokenRecord, Tokens, TokenState
 
 __all__ = [
     "ACTIONS",
@@ -40,6 +40,7 @@ __all__ = [
     "EventNotFound",
     "EventStore",
     "Review",
+    "RetentionPolicy",
     "ReviewState",
     "Role",
     "StoreChange",
@@ -47,6 +48,7 @@ __all__ = [
     "StoredEvent",
     "TokenInfo",
     "TokenRecord",
+    "TokenState",
     "alembic_config",
     "driver_message",
     "migrate",
@@ -199,21 +201,16 @@ class EventStore:
     def end_session(self, token: str, source: str | None = None) -> bool:
         return self.tokens.end_session(token, source)
 
-    def revoke_tokens(self, name: str) -> int:
-        return self.tokens.revoke_tokens(name)
+    def revoke_tokens(self, name: str, actor: str = "tokens", source: str | None = None) -> int:
+        return self.tokens.revoke_tokens(name, actor, source)
 
     # -- evidence files (store/retention.py) ------------------------------------------------------
 
     def evidence_path(self, relative: str) -> Path:
         return evidence_path(self.data_dir, relative)
 
-    def retain(
-        self,
-        max_age_seconds: float | None = None,
-        max_clip_bytes: int | None = None,
-        camera_ages: Mapping[str, float] | None = None,
-    ) -> list[str]:
-        return self.retention.retain(max_age_seconds, max_clip_bytes, camera_ages)
+    def retain(self, policy: RetentionPolicy) -> list[str]:
+        return self.retention.retain(policy)
 
     def reconcile(self, grace_seconds: float = ORPHAN_GRACE_S) -> tuple[list[str], list[str]]:
         return self.retention.reconcile(grace_seconds)

@@ -73,7 +73,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _engine(url: str) -> Engine:
     try:
-        engine = create_engine(url)
+        # A server's connections may die under the pool (a restart): each is checked before it is used.
+        engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
     except (ArgumentError, ImportError) as exc:
         raise CctvError(f"cannot use database URL {url!r}: {exc}") from None
     if engine.dialect.name == "sqlite":

@@ -1,16 +1,23 @@
-"""Evidence files on disk and their rows kept in agreement: retention by age and size, reconcile after a crash.
+"""Evidence files on disk and their rows kept in agreement: retention by age, size and free space, reconcile
+after a crash.
 
 A path is cleared in the database first and the file unlinked afterwards, so a crash can only leave an
 orphan file, which `reconcile()` (run on open) removes, as it clears any path whose file has gone missing.
+One exception: when the disk is short of space and the database cannot take the write (it is on the same
+full disk), the files go first, and their paths are cleared by the next round that can write.
 """
 
 from __future__ import annotations
 
+import logging
+import shutil
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import DBAPIError
 
 from pipeline.errors import CctvError
 from pipeline.store.audit import add_entry
@@ -22,6 +29,18 @@ CLIPS = ("clip", "raw_clip")  # what the disk budget counts
 EVIDENCE_DIR = "evidence"
 ORPHAN_GRACE_S = 60.0  # a recorder may be writing a file whose path is not stored yet
 _HAS_EVIDENCE = or_(*(getattr(EventRow, k).is_not(None) for k in EVIDENCE))
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    """What evidence is kept; None: no limit of that kind."""
+
+    max_age_seconds: float | None = None
+    max_clip_bytes: int | None = None  # all clips together
+    camera_ages: Mapping[str, float] = field(default_factory=dict)  # a camera's own maximum age, in seconds
+    min_free_bytes: int | None = None  # free space kept on the data dir's disk
 
 
 def evidence_path(data_dir: Path, relative: str) -> Path:
@@ -35,43 +54,59 @@ def evidence_path(data_dir: Path, relative: str) -> Path:
 class Retention:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._missing = False  # evidence files were deleted before their paths were cleared
 
     def _path(self, relative: str) -> Path:
         return evidence_path(self.db.data_dir, relative)
 
-    def retain(
-        self,
-        max_age_seconds: float | None = None,
-        max_clip_bytes: int | None = None,
-        camera_ages: Mapping[str, float] | None = None,
-    ) -> list[str]:
-        """Delete evidence, oldest event first: all of it past its age, then clips until under the byte budget.
+    def shortfall(self, min_free_bytes: int | None) -> int:
+        """Bytes to free for the data dir's disk to have `min_free_bytes` free (0: enough)."""
+        if min_free_bytes is None:
+            return 0
+        return max(0, min_free_bytes - shutil.disk_usage(self.db.data_dir).free)
 
-        camera_ages: a camera's own maximum age (seconds), instead of max_age_seconds. Escalated events keep
-        their evidence until released (a case under investigation). Event rows, reviews and the audit log
-        stay. Returns the deleted relative paths.
+    def retain(self, policy: RetentionPolicy) -> list[str]:
+        """Delete evidence, oldest event first: all of it past its age or while the disk is short of free space,
+        then clips until under the byte budget.
+
+        Escalated events keep their evidence until released (a case under investigation). Event rows, reviews
+        and the audit log stay. Returns the deleted relative paths.
         """
-        now, ages = self.db.clock(), camera_ages or {}
+        if self._missing:  # files deleted by an earlier round whose database write failed
+            self.clear_missing()
+        now, short = self.db.clock(), self.shortfall(policy.min_free_bytes)
+        freeing = short > 0
         doomed: list[str] = []
-        with self.db.sessions.begin() as session:
-            oldest_first = select(EventRow).order_by(EventRow.created_at, EventRow.start, EventRow.id)
-            held = EventRow.review_state == "escalated"
-            rows = session.scalars(oldest_first.where(_HAS_EVIDENCE, ~held)).all()
-            clip_bytes = sum(self._size(getattr(r, name)) for r in rows for name in CLIPS)
-            for row in rows:
-                age = ages.get(row.camera, max_age_seconds)
-                old = age is not None and row.created_at < now - age
-                over = max_clip_bytes is not None and clip_bytes > max_clip_bytes
-                for name in EVIDENCE if old else CLIPS if over else ():
-                    relative = getattr(row, name)
-                    if relative is not None:
-                        doomed.append(relative)
-                        clip_bytes -= self._size(relative) if name in CLIPS else 0
-                        setattr(row, name, None)
-            if doomed:
-                add_entry(self.db, session, "retention", "retain", None, {"deleted": doomed})
+        try:
+            with self.db.sessions.begin() as session:
+                oldest_first = select(EventRow).order_by(EventRow.created_at, EventRow.start, EventRow.id)
+                held = EventRow.review_state == "escalated"
+                rows = session.scalars(oldest_first.where(_HAS_EVIDENCE, ~held)).all()
+                clip_bytes = sum(self._size(getattr(r, name)) for r in rows for name in CLIPS)
+                for row in rows:
+                    age = policy.camera_ages.get(row.camera, policy.max_age_seconds)
+                    old = age is not None and row.created_at < now - age
+                    over = policy.max_clip_bytes is not None and clip_bytes > policy.max_clip_bytes
+                    for name in EVIDENCE if old or short > 0 else CLIPS if over else ():
+                        relative = getattr(row, name)
+                        if relative is not None:
+                            size = self._size(relative)
+                            doomed.append(relative)
+                            clip_bytes -= size if name in CLIPS else 0
+                            short -= size
+                            setattr(row, name, None)
+                if doomed:
+                    add_entry(self.db, session, "retention", "retain", None, {"deleted": doomed})
+        except DBAPIError as exc:
+            if not freeing:
+                raise
+            self._missing = True  # the disk must have room again before the database can record anything
+            log.warning("disk short of free space and the store cannot write (%s): deleting %d evidence files "
+                        "first, their paths are cleared once it can", type(exc.orig or exc).__name__, len(doomed))
         for relative in doomed:  # only after the commit: a crash here leaves orphans for reconcile()
             self._path(relative).unlink(missing_ok=True)
+        if freeing and self.shortfall(policy.min_free_bytes):
+            log.warning("disk still short of free space after deleting all evidence retention may delete")
         return doomed
 
     def _size(self, relative: str | None) -> int:
@@ -82,6 +117,22 @@ class Retention:
         root = self.db.data_dir / EVIDENCE_DIR
         return (p for p in root.rglob("*") if p.is_file()) if root.is_dir() else iter(())
 
+    def clear_missing(self) -> list[str]:
+        """Clear every stored path whose file has gone missing; returns them, relative to the data dir."""
+        cleared: list[str] = []
+        with self.db.sessions.begin() as session:
+            rows = session.scalars(select(EventRow).where(_HAS_EVIDENCE))
+            for row in rows:
+                for name in EVIDENCE:
+                    relative = getattr(row, name)
+                    if relative is not None and not self._path(relative).is_file():
+                        cleared.append(relative)
+                        setattr(row, name, None)
+            if cleared:
+                add_entry(self.db, session, "reconcile", "clear_missing", None, {"paths": cleared})
+        self._missing = False
+        return cleared
+
     def reconcile(self, grace_seconds: float = ORPHAN_GRACE_S) -> tuple[list[str], list[str]]:
         """Make rows and evidence files agree after a crash: clear paths to missing files, delete orphans.
 
@@ -89,22 +140,14 @@ class Retention:
         path yet; the live service, the only writer, passes 0 before its cameras start.
         Returns (cleared paths, deleted orphan files), both relative to the data dir.
         """
-        cleared: list[str] = []
+        cleared = self.clear_missing()
         with self.db.sessions.begin() as session:
-            rows = session.scalars(select(EventRow).where(_HAS_EVIDENCE))
-            referenced: set[Path] = set()
-            for row in rows:
-                for name in EVIDENCE:
-                    relative = getattr(row, name)
-                    if relative is None:
-                        continue
-                    if self._path(relative).is_file():
-                        referenced.add(self._path(relative))
-                    else:
-                        cleared.append(relative)
-                        setattr(row, name, None)
-            if cleared:
-                add_entry(self.db, session, "reconcile", "clear_missing", None, {"paths": cleared})
+            referenced = {
+                self._path(relative)
+                for row in session.scalars(select(EventRow).where(_HAS_EVIDENCE))
+                for relative in (getattr(row, name) for name in EVIDENCE)
+                if relative is not None
+            }
         young = time.time() - grace_seconds  # file times are real wall time, whatever the clock
         orphans = [p for p in self._evidence_files() if p not in referenced and p.stat().st_mtime <= young]
         for path in orphans:
