@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import FOOTAGE
 from fastapi.testclient import TestClient
 
 from pipeline.api import create_app
+from pipeline.api import stream as stream_module
+from pipeline.api.stream import EventHub
 from pipeline.events import Event, EventChange
 from pipeline.evidence import EvidencePaths, EvidenceRecorder
 from pipeline.sources import open_source
@@ -59,8 +64,11 @@ class Api:
     tokens: dict[str, str]  # role -> bearer token named after the role
 
     def get(self, url: str, role: str | None = "viewer", **headers: str):  # type: ignore[no-untyped-def]
+        return self.call("GET", url, role, **headers)
+
+    def call(self, method: str, url: str, role: str | None = "viewer", json: Any = None, **headers: str):  # type: ignore[no-untyped-def]
         auth = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
-        return self.client.get(url, headers={**auth, **headers})
+        return self.client.request(method, url, json=json, headers={**auth, **headers})
 
     def review(self, role: str, body: dict[str, object], event_id: str = EVENT_ID):  # type: ignore[no-untyped-def]
         url = f"/api/events/{event_id}/review"
@@ -252,3 +260,131 @@ def test_token_create_command(tmp_path: Path) -> None:
     assert all(token.encode() not in f.read_bytes() for f in tmp_path.glob("events.db*"))
     bad = create("--role", "superuser", "--name", "x")
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error: unknown role 'superuser'")
+
+
+def _within(seconds: float, call: Callable[[], Any]) -> Any:
+    """call() in a thread, failing (not hanging) when it has not returned within `seconds`: for the event stream."""
+    done: list[Any] = []
+    thread = threading.Thread(target=lambda: done.append(call()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert done, f"still running after {seconds} s"
+    return done[0]
+
+
+TOKEN_FIELDS = {"id", "name", "role", "cameras", "groups", "created_at", "expires_at", "state"}
+
+
+def test_admin_lists_tokens_with_their_state_and_never_a_secret(api: Api) -> None:
+    api.tokens["temp"] = api.store.create_token("temp", "viewer", expires_in=60, groups=["north"])
+    api.store.create_token("gone", "operator", cameras=["pets"])
+    api.store.revoke_tokens("gone")
+    api.now[0] += 61
+    listed = api.get("/api/tokens", role="admin")
+    assert listed.status_code == 200
+    rows = listed.json()
+    assert all(row.keys() == TOKEN_FIELDS for row in rows)
+    assert [(r["name"], r["role"], r["cameras"], r["groups"], r["state"]) for r in rows] == [
+        ("viewer", "viewer", None, None, "active"),
+        ("operator", "operator", None, None, "active"),
+        ("admin", "admin", None, None, "active"),
+        ("temp", "viewer", None, ["north"], "expired"),
+        ("gone", "operator", ["pets"], None, "revoked"),
+    ]
+    assert rows[3]["expires_at"] == START + 60 and rows[0]["expires_at"] is None
+    for token in api.tokens.values():
+        assert token not in listed.text and hashlib.sha256(token.encode()).hexdigest() not in listed.text
+
+
+def test_only_an_admin_of_the_whole_site_manages_tokens(api: Api) -> None:
+    api.tokens["pets-admin"] = api.store.create_token("pets-admin", "admin", cameras=["pets"])
+    for role in ("viewer", "operator"):
+        assert api.get("/api/tokens", role=role).status_code == 403
+        denied = api.call("POST", "/api/tokens/revoke", role, json={"name": "admin"})
+        assert denied.status_code == 403 and "needs 'admin'" in denied.json()["detail"]
+    scoped = api.call("POST", "/api/tokens/revoke", "pets-admin", json={"name": "admin"})
+    assert scoped.status_code == 403 and "camera-scoped admin may not manage tokens" in scoped.json()["detail"]
+    assert api.get("/api/tokens", role="pets-admin").status_code == 403
+    assert api.get("/api/tokens", role="admin").status_code == 200  # nothing was revoked
+
+
+def test_admin_revokes_a_name_with_its_console_sessions_and_it_is_audited(api: Api) -> None:
+    assert api.client.post("/api/session", json={"token": api.tokens["viewer"]}).status_code == 200
+    revoked = api.call("POST", "/api/tokens/revoke", "admin", json={"name": "viewer"})
+    assert revoked.status_code == 200 and revoked.json() == {"name": "viewer", "revoked": 2}  # the token, the session
+    assert api.get("/api/session", role=None).status_code == 401  # the console's cookie
+    api.client.cookies.clear()
+    assert api.get("/api/events").status_code == 401
+    assert api.get("/api/events", role="operator").status_code == 200
+    again = api.call("POST", "/api/tokens/revoke", "admin", json={"name": "viewer"})
+    assert again.status_code == 404 and again.json()["detail"] == "no live token named 'viewer' (see GET /api/tokens)"
+    assert api.call("POST", "/api/tokens/revoke", "admin", json={"name": "nobody"}).status_code == 404
+    entry = api.get("/api/audit?limit=1", role="admin").json()["items"][0]
+    assert (entry["actor"], entry["action"], entry["detail"], entry["source"]) == (
+        "admin",
+        "token.revoke",
+        {"name": "viewer", "count": 2},
+        "testclient",
+    )
+    assert api.store.audit_verify().ok
+
+
+def test_revoking_through_the_api_ends_the_tokens_event_stream(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stream_module, "RECHECK_S", 0.05)
+    connected = threading.Event()
+    connect = EventHub.connect
+
+    def connect_and_tell(hub: EventHub, cameras: Any = None) -> Any:
+        queue = connect(hub, cameras)
+        connected.set()
+        return queue
+
+    monkeypatch.setattr(EventHub, "connect", connect_and_tell)
+    done: list[Any] = []
+    thread = threading.Thread(target=lambda: done.append(api.get("/api/events/stream")), daemon=True)
+    thread.start()
+    assert connected.wait(10)
+    assert api.call("POST", "/api/tokens/revoke", "admin", json={"name": "viewer"}).status_code == 200
+    thread.join(10)
+    assert done and done[0].status_code == 200 and done[0].text.startswith("retry:")
+
+
+def test_head_answers_every_get_route_as_get_without_a_body(api: Api) -> None:
+    clip = f"/api/events/{EVENT_ID}/clip.mp4"
+    for url, role in (
+        (clip, "viewer"),
+        ("/api/events", "viewer"),
+        ("/api/tokens", "admin"),
+        ("/api/health", None),
+        ("/", None),
+    ):
+        get, head = api.get(url, role), api.call("HEAD", url, role)
+        assert head.status_code == get.status_code == 200 and head.content == b"", url
+        assert head.headers["content-type"] == get.headers["content-type"], url
+        assert head.headers["content-length"] == get.headers["content-length"], url
+    part = api.call("HEAD", clip, Range="bytes=0-99")
+    assert part.status_code == 206 and part.headers["content-range"].startswith("bytes 0-99/") and part.content == b""
+    missing = api.call("HEAD", clip, role=None)
+    assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer" and missing.content == b""
+    assert api.call("HEAD", "/api/tokens", "operator").status_code == 403
+    stream = _within(10, lambda: api.call("HEAD", "/api/events/stream"))  # an endless GET: HEAD returns at once
+    assert stream.status_code == 200 and stream.headers["content-type"].startswith("text/event-stream")
+
+
+def test_options_and_methods_a_path_does_not_take_name_the_allowed_ones(api: Api) -> None:
+    for url, allow in (
+        ("/api/events", "GET, HEAD, OPTIONS"),
+        (f"/api/events/{EVENT_ID}/clip.mp4", "GET, HEAD, OPTIONS"),
+        ("/api/session", "DELETE, GET, HEAD, OPTIONS, POST"),
+        (f"/api/events/{EVENT_ID}/review", "OPTIONS, POST"),
+        ("/api/tokens/revoke", "OPTIONS, POST"),
+        ("/", "GET, HEAD, OPTIONS"),  # the console's static files
+    ):
+        options = api.call("OPTIONS", url, role=None)
+        assert options.status_code == 204 and options.headers["allow"] == allow and options.content == b"", url
+        assert options.headers["x-frame-options"] == "DENY"
+    put = api.call("PUT", "/api/session")
+    assert put.status_code == 405 and put.headers["allow"] == "DELETE, GET, HEAD, OPTIONS, POST"
+    assert "PUT is not allowed here" in put.json()["detail"]
+    head = api.call("HEAD", f"/api/events/{EVENT_ID}/review")
+    assert head.status_code == 405 and head.headers["allow"] == "OPTIONS, POST"

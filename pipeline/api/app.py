@@ -13,14 +13,19 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
-from pipeline.api.guard import Guard, validation_error
-from pipeline.api.routes import audit, cameras, events, session, site
+from pipeline.api.guard import Guard, Methods, validation_error
+from pipeline.api.routes import audit, cameras, events, session, site, tokens
 from pipeline.api.stream import EventHub
 from pipeline.errors import CctvError
 from pipeline.live.site import LiveSite
 from pipeline.store import EventNotFound, EventStore, driver_message
 
 CONSOLE_DIR = Path(__file__).resolve().parents[1] / "console"  # the operator console: static files, no build step
+METHODS_NOTE = (  # what the schema lists no operation for (guard.Methods)
+    "Every GET operation also answers HEAD: the same status and headers, the same token needed, no body. "
+    "OPTIONS on any path is 204 with `Allow` (no token: it tells no more than this schema), and a method "
+    "a path has no operation for is 405 with `Allow`."
+)
 
 
 def _not_found(_request: Request, exc: Exception) -> JSONResponse:
@@ -61,14 +66,15 @@ def create_app(
             if live is not None:
                 await run_in_threadpool(live.stop)
 
-    app = FastAPI(title="CCTV selective monitoring", version="1", lifespan=lifespan)
+    app = FastAPI(title="CCTV selective monitoring", version="1", description=METHODS_NOTE, lifespan=lifespan)
     app.state.store = store
     app.state.live = live
     app.state.hub = hub
     app.state.groups = groups if groups is not None else live.site.groups if live is not None else {}
-    for resource in (events, cameras, site, session, audit):
+    for resource in (events, cameras, site, session, audit, tokens):
         app.include_router(resource.router)
     app.mount("/", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")  # last: /api and /metrics win
+    app.add_middleware(Methods, router=app.router)  # inside Guard: its answers get the security headers too
     app.add_middleware(Guard)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(EventNotFound, _not_found)

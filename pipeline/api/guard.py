@@ -1,5 +1,6 @@
 """What every request passes before any route (authentication included): a body size limit, ids and filters
-without NUL bytes, security headers on every answer, and validation errors that never echo a large input.
+without NUL bytes, security headers on every answer, validation errors that never echo a large input, and
+HEAD, OPTIONS and 405 answered from the route table.
 
 Plain ASGI middleware, so a 400 MB body is refused from its Content-Length (or as soon as a chunked
 body passes the limit), before a byte of it is buffered or the token is even looked at.
@@ -17,6 +18,8 @@ from urllib.parse import unquote_to_bytes
 from fastapi import Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.responses import Response
+from starlette.routing import Match, Mount, Router
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 MAX_BODY = 64 * 1024  # the largest request body: a review note or an export reason is a few KiB
 EXCERPT = 80  # characters of a rejected input a 422 repeats
 LOG_EVERY_S = 10.0  # at most one log line per kind of refusal this often
+ROUTE_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")  # what a route here may declare
+CONSOLE_METHODS = frozenset({"GET", "HEAD"})  # what the console's static files, on every path no route takes, answer
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -129,6 +134,65 @@ def _replay(first: Message, rest: Receive) -> Receive:
         return first
 
     return receive
+
+
+class _HeadDone(Exception):
+    """Raised into a GET handler's `send` once the HEAD answer is complete, so it stops making a body."""
+
+
+class Methods:
+    """ASGI middleware: HEAD on every GET route, and OPTIONS and 405 with a true Allow, from the route table.
+
+    FastAPI routes answer only the methods they declare and the console's static mount at "/" takes every request
+    they do not, so HEAD /api/events was the mount's 404 and a POST to a GET route got the mount's Allow. Here, on
+    a route's path, HEAD runs the GET (its token checked as for GET) without the body; OPTIONS is 204 with Allow
+    from the route table alone (no token and no look-up: /openapi.json tells as much); any other method the path
+    has no route for is 405 with Allow. GET, the busy method, passes untouched: its route or the console answers.
+    """
+
+    def __init__(self, app: ASGIApp, router: Router) -> None:
+        self.app, self.router = app, router
+
+    def _declared(self, scope: Scope) -> frozenset[str]:
+        """The methods the routes of the request's path take, asked of each route as the router asks it."""
+        routes = [r for r in self.router.routes if not isinstance(r, Mount)]
+        declared = {m for m in ROUTE_METHODS if any(r.matches({**scope, "method": m})[0] is Match.FULL for r in routes)}
+        return frozenset(declared) or CONSOLE_METHODS
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] == "GET":
+            await self.app(scope, receive, send)
+            return
+        declared = self._declared(scope)
+        allowed = declared | {"OPTIONS"} | ({"HEAD"} if "GET" in declared else set())
+        headers = {"Allow": ", ".join(sorted(allowed))}
+        method = scope["method"]
+        if method == "OPTIONS":
+            await Response(status_code=status.HTTP_204_NO_CONTENT, headers=headers)(scope, receive, send)
+        elif method not in allowed:
+            detail = {"detail": f"{method} is not allowed here; allowed: {headers['Allow']}"}
+            await JSONResponse(detail, status.HTTP_405_METHOD_NOT_ALLOWED, headers)(scope, receive, send)
+        elif method == "HEAD" and "HEAD" not in declared:
+            await self._head(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _head(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The GET's status and headers (Content-Length included), its body left out and not made past its first
+        part, so HEAD on a clip reads no file and HEAD on the event stream returns at once."""
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                await send(message)
+                return
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            if message.get("more_body", False):
+                raise _HeadDone
+
+        try:
+            await self.app({**scope, "method": "GET"}, receive, headers_only)  # a copy: the server still sees HEAD
+        except _HeadDone:
+            pass
 
 
 def _excerpt(value: Any) -> Any:

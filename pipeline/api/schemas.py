@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from pipeline.api.auth import Principal
 from pipeline.live.camera import CameraWorker, Status
-from pipeline.store import MAX_LIMIT, ReviewState, Role, StoredEvent
+from pipeline.store import MAX_LIMIT, ReviewState, Role, StoredEvent, TokenRecord, TokenState
 
 ReviewAction = Literal["acknowledge", "false_positive", "escalate", "release"]
 
@@ -176,6 +177,33 @@ class SessionOut(BaseModel):
     @classmethod
     def of(cls, who: Principal) -> SessionOut:
         return cls(name=who.name, role=who.role, cameras=None if who.cameras is None else sorted(who.cameras))
+
+
+class TokenOut(BaseModel):
+    """An issued token as `cctv token list` shows it: never the token nor its hash. A console session is a token
+    of its own under its holder's name, so it is listed (and revoked) with the holder's tokens."""
+
+    id: int
+    name: str
+    role: Role
+    cameras: list[str] | None = Field(description="the cameras it is limited to (null, with groups null: every camera)")
+    groups: list[str] | None = Field(description="the camera groups of the site config it is limited to")
+    created_at: float
+    expires_at: float | None = Field(description="Unix seconds; null: never")
+    state: TokenState
+
+    @classmethod
+    def of(cls, record: TokenRecord, now: float) -> TokenOut:
+        return cls(**asdict(record.info), id=record.id, created_at=record.created_at, state=record.state(now))
+
+
+class RevokeIn(BaseModel):
+    name: Text = Field(min_length=1, max_length=128, description="revoke every live token issued under this name")
+
+
+class RevokeOut(BaseModel):
+    name: str
+    revoked: int = Field(description="how many live tokens (console sessions included) it revoked")
 
 
 class CameraOut(BaseModel):

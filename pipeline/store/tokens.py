@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Literal, cast
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from pipeline.errors import CctvError
 from pipeline.store.audit import add_entry
@@ -18,8 +19,10 @@ from pipeline.store.models import TokenRow
 
 Role = Literal["viewer", "operator", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "operator", "admin")  # each role may do what the ones before it may
+TokenState = Literal["active", "expired", "revoked"]
 TOKEN_CACHE_S = 5.0
 TOKEN_CACHE_SIZE = 10_000
+OUTAGE_TOKEN_S = 900.0  # how long a looked-up token outlives its lookup while the database is down
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,9 @@ class TokenInfo:
     groups: tuple[str, ...] | None = None
     expires_at: float | None = None
 
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
 
 @dataclass(frozen=True, slots=True)
 class TokenRecord:
@@ -41,6 +47,10 @@ class TokenRecord:
     info: TokenInfo
     created_at: float
     revoked: bool
+
+    def state(self, now: float) -> TokenState:
+        """Whether `verify_token` takes it at `now`, and if not why (a revoked token stays revoked once expired)."""
+        return "revoked" if self.revoked else "expired" if self.info.expired(now) else "active"
 
 
 def _info(row: TokenRow) -> TokenInfo:
@@ -122,19 +132,26 @@ class Tokens:
         """Who holds a live token; None for an unknown, revoked or expired one.
 
         Lookups are remembered for TOKEN_CACHE_S, so a console's stream of range requests costs no
-        query each; a revocation made by another process (`cctv token`) applies within that time.
+        query each; a revocation made by another process (`cctv token`) applies within that time. While
+        the database cannot be reached, a token looked up in the last OUTAGE_TOKEN_S still counts, so
+        operators keep the cameras, live video and health through a store outage.
         """
         digest = _token_hash(token)
         cached = self._cache.get(digest)
         if cached is None or time.monotonic() - cached[0] > TOKEN_CACHE_S:
-            with self.db.sessions() as session:
-                row = session.scalar(select(TokenRow).where(TokenRow.token_hash == digest))
-            found = None if row is None or row.revoked else _info(row)
-            if len(self._cache) >= TOKEN_CACHE_SIZE:
-                self._cache.clear()
-            cached = self._cache[digest] = (time.monotonic(), found)
+            try:
+                with self.db.sessions() as session:
+                    row = session.scalar(select(TokenRow).where(TokenRow.token_hash == digest))
+            except OperationalError:
+                if cached is None or time.monotonic() - cached[0] > OUTAGE_TOKEN_S:
+                    raise
+            else:
+                found = None if row is None or row.revoked else _info(row)
+                if len(self._cache) >= TOKEN_CACHE_SIZE:
+                    self._cache.clear()
+                cached = self._cache[digest] = (time.monotonic(), found)
         found = cached[1]
-        if found is None or (found.expires_at is not None and found.expires_at <= self.db.clock()):
+        if found is None or found.expired(self.db.clock()):
             return None
         return found
 
@@ -144,13 +161,17 @@ class Tokens:
             rows = session.scalars(select(TokenRow).order_by(TokenRow.id)).all()
             return [TokenRecord(r.id, _info(r), r.created_at, r.revoked) for r in rows]
 
-    def revoke_tokens(self, name: str) -> int:
-        """Revoke every token issued under `name`; returns how many were live."""
+    def revoke_tokens(self, name: str, actor: str = "tokens", source: str | None = None) -> int:
+        """Revoke every token issued under `name` (its console sessions too); returns how many were live.
+
+        actor, source: who revoked them and from where, for the audit log (default: `cctv token revoke`).
+        """
         with self.db.sessions.begin() as session:
             rows = session.scalars(select(TokenRow).where(TokenRow.name == name, TokenRow.revoked.is_(False))).all()
             for row in rows:
                 row.revoked = True
             self._cache.clear()
             if rows:
-                add_entry(self.db, session, "tokens", "token.revoke", None, {"name": name, "count": len(rows)})
+                detail = {"name": name, "count": len(rows)}
+                add_entry(self.db, session, actor, "token.revoke", None, detail, source=source)
             return len(rows)

@@ -1,0 +1,43 @@
+"""API tokens, as `cctv token list` and `cctv token revoke` manage them (admin of the whole site)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, status
+
+from pipeline.api.auth import Admin, Principal, Store
+from pipeline.api.deps import AUTH_ERRORS, COMMON, NOT_FOUND
+from pipeline.api.schemas import RevokeIn, RevokeOut, TokenOut
+
+router = APIRouter(prefix="/api/tokens", responses=COMMON)
+
+
+def site_admin(who: Admin) -> Principal:
+    """Tokens are the site's, not a camera's: a camera-scoped admin neither sees nor revokes any (it could
+    otherwise lock out the site's own admins)."""
+    if who.cameras is not None:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "a camera-scoped admin may not manage tokens; use a site-wide one"
+        )
+    return who
+
+
+SiteAdmin = Annotated[Principal, Depends(site_admin)]
+
+
+@router.get("", responses=AUTH_ERRORS)
+def list_tokens(store: Store, _who: SiteAdmin) -> list[TokenOut]:
+    """Every token issued, oldest first, with its scope, expiry and state."""
+    now = store.clock()
+    return [TokenOut.of(record, now) for record in store.list_tokens()]
+
+
+@router.post("/revoke", responses=AUTH_ERRORS | NOT_FOUND)
+def revoke_tokens(store: Store, who: SiteAdmin, body: RevokeIn) -> RevokeOut:
+    """Revoke every live token of a name, its console sessions included (their event streams end within
+    seconds); audited with the admin's name and address."""
+    count = store.revoke_tokens(body.name, who.name, who.source)
+    if not count:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no live token named {body.name!r} (see GET /api/tokens)")
+    return RevokeOut(name=body.name, revoked=count)
