@@ -1,8 +1,10 @@
 """Real RTSP cameras: GStreamer's RTSP server on loopback serving PETS09 at real time (motion JPEG over RTP),
-one camera behind a password (with '@' and ':' in it), one with a wrong password, and a server restart."""
+one camera behind a password (with '@' and ':' in it), one with a wrong password, an encoder restart (timestamps
+from 0 again within the session) and a server restart."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -76,6 +78,18 @@ def test_a_camera_behind_a_password_goes_live_and_its_password_is_never_shown(rt
     assert service.proc is not None
     printed = service.proc.output()
     assert "p%40ss" not in printed and PASSWORD not in printed and "guess" not in printed
+
+
+def test_timestamps_restarting_within_the_session_are_re_anchored(rtsp: tuple[RtspCamera, Service]) -> None:
+    """The server's encoder restarts its timestamps from 0 while the session goes on: the camera stays live and
+    analysing on the same connection (before re-anchoring, every frame after it was dropped as old)."""
+    camera, service = rtsp
+    before = service.wait_for("door analysing", lambda: (c := _camera(service, "door"))["status"] == "live" and c, 90)
+    camera.procs[0].send_signal(signal.SIGUSR1)
+    jumped = service.wait_for("the re-anchoring", lambda: (c := _camera(service, "door"))["time_jumps"] > before["time_jumps"] and c, 30)
+    service.wait_for("frames after it", lambda: _camera(service, "door")["frames_analysed"] > jumped["frames_analysed"] + 10, 30)
+    after = _camera(service, "door")
+    assert after["status"] == "live" and after["connects"] == before["connects"] and after["stalls"] == before["stalls"]
 
 
 def test_a_restarted_rtsp_server_is_reconnected_with_back_off(rtsp: tuple[RtspCamera, Service]) -> None:

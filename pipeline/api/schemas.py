@@ -216,6 +216,7 @@ class CameraOut(BaseModel):
     error: str | None
     connects: int
     stalls: int = Field(description="times it stopped delivering frames while connected (then reconnected)")
+    time_jumps: int = Field(description="timestamp discontinuities of its source (an encoder restart), re-anchored")
     fps_in: float
     fps_analysed: float
     frames_in: int
@@ -248,6 +249,7 @@ class CameraOut(BaseModel):
             error=state.error,
             connects=state.connects,
             stalls=state.stalls,
+            time_jumps=state.time_jumps,
             fps_in=round(fps_in, 2),
             fps_analysed=round(fps_analysed, 2),
             frames_in=state.frames_in,

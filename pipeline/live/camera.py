@@ -58,6 +58,7 @@ class CameraState:
     inferences: int = 0
     evidence_dropped: int = 0  # sampled frames left out of the evidence (its encoder was behind)
     stalls: int = 0  # times it stopped delivering frames while connected (then it is reconnected)
+    time_jumps: int = 0  # timestamp discontinuities its sources had, re-anchored
     last_frame_at: float | None = None  # wall time of the newest frame
     open_events: int = 0
     events_started: int = 0
@@ -194,7 +195,7 @@ class CameraWorker:
             size=(src.width, src.height), evidence=recorder, run=run_tag(start), timezone=self.service.timezone,
         )
         offset: float | None = None  # wall time minus media time, fixed at the first frame
-        evidence_dropped0 = self.state.evidence_dropped
+        evidence_dropped0, jumps0 = self.state.evidence_dropped, self.state.time_jumps
         dropped0 = src.stats.dropped
         stall = self.service.stall_seconds
         with run:
@@ -222,6 +223,7 @@ class CameraWorker:
                 dropped0 = src.stats.dropped
                 self.latest = recorder.latest or self.latest
                 self.state.evidence_dropped = evidence_dropped0 + recorder.dropped
+                self.state.time_jumps = jumps0 + src.stats.discontinuities
 
     def view(self, width: int) -> tuple[int, bytes] | None:
         """The newest sampled frame as a JPEG `width` pixels wide, with the camera's zones and lines and the newest

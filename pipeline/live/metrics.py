@@ -80,6 +80,9 @@ class _ServiceCollector(Collector):
         stalls = CounterMetricFamily(
             "cctv_camera_stalls", "Times the camera delivered no frame while connected", labels=["camera"]
         )
+        jumps = CounterMetricFamily(
+            "cctv_camera_time_jumps", "Timestamp discontinuities re-anchored (encoder restarts, wraps)", labels=["camera"]
+        )
         selected = GaugeMetricFamily("cctv_camera_selected", "1 while the camera is on the operators' wall", labels=["camera"])
         selected_s = CounterMetricFamily(
             "cctv_camera_selected_seconds", "Seconds the camera spent on the operators' wall", labels=["camera"]
@@ -95,6 +98,7 @@ class _ServiceCollector(Collector):
             evidence_dropped.add_metric([name], state.evidence_dropped)
             connects.add_metric([name], state.connects)
             stalls.add_metric([name], state.stalls)
+            jumps.add_metric([name], state.time_jumps)
             chosen = worker.selection.state(now)
             selected.add_metric([name], float(chosen.selected))
             selected_s.add_metric([name], worker.selection.selected_seconds)
@@ -103,7 +107,7 @@ class _ServiceCollector(Collector):
                 value = state.lag(q)
                 if value is not None:
                     lag.add_metric([name, str(q)], value)
-        yield from (up, fps_in, fps_done, dropped, evidence_dropped, lag, connects, stalls, selected, selected_s, share)
+        yield from (up, fps_in, fps_done, dropped, evidence_dropped, lag, connects, stalls, jumps, selected, selected_s, share)
         queue = GaugeMetricFamily("cctv_detector_queue_depth", "Cameras with frames waiting for their detector turn")
         queue.add_metric([], self.detector.waiting)
         yield queue
