@@ -206,13 +206,17 @@ def bench_live(
         "out/bench-live"
     ),
     port: Annotated[Optional[int], typer.Option(help="service port (default: a free one)")] = None,
+    unauthenticated: Annotated[
+        bool, typer.Option(help="the load's clients send no token, as anyone on the network could (all refused)")
+    ] = False,
 ) -> None:
-    """Run `cctv serve` and measure it: detection rate, drops, lag, event latency, CPU, RSS, API under load."""
+    """Run `cctv serve` and measure it: detection rate, drops, lag, event latency, health latency, CPU, RSS,
+    API under load."""
     from pipeline.bench.live.plot import plot
     from pipeline.bench.live.report import format_table
     from pipeline.bench.live.run import run_bench_live
 
-    result = run_bench_live(config, seconds, load_seconds, clients, out, port)
+    result = run_bench_live(config, seconds, load_seconds, clients, out, port, unauthenticated)
     plot(result, out / "bench-live.png")
     typer.echo(format_table(result.report))
     typer.echo(f"-> {out}/bench-live.json, {out}/bench-live.png")

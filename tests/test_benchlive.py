@@ -53,3 +53,20 @@ def test_bench_live_short_run(tmp_path: Path) -> None:
     assert report["shutdown"]["exit_code"] == 0
     assert (out / "bench-live.png").stat().st_size > 10_000
     assert (out / "data").is_dir()  # the service's own fresh data dir, kept for a look at the clips
+    assert 0 < report["health_ms"]["watch"]["p50"] <= report["health_ms"]["watch"]["max"]
+    assert report["health_ms"]["load"]["max"] is not None and not report["unauthenticated"]
+
+
+def test_bench_live_unauthenticated_load_is_refused_and_measured(tmp_path: Path) -> None:
+    """What anyone on the network can send: every request answered 401 (not an error), health timed meanwhile."""
+    out = tmp_path / "bench"
+    config = pets_site(tmp_path / "site.yaml")
+    args = ("--seconds", 15, "--load-seconds", 10, "--clients", 20, "--unauthenticated", "--out", out)
+    result = cctv("bench-live", "--config", config, *args)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "unauthenticated clients, every request refused" in result.stdout and "GET /api/health" in result.stdout
+    report = json.loads((out / "bench-live.json").read_text())
+    load = report["load"]
+    assert report["unauthenticated"] and load["requests"] > 50 and load["errors"] == 0, load
+    assert set(load["endpoints"]) == {"list"}
+    assert report["health_ms"]["load"]["max"] > 0 and report["cameras"]["pets"]["fps_analysed_mean_load"] is not None

@@ -141,6 +141,10 @@ def build_report(
             "queue_depth_mean": mean(depths),
             "queue_depth_max": max(depths) if depths else None,
         },
+        "health_ms": {
+            phase: {"p50": pct(ms, 50), "max": round(max(ms), 1) if ms else None}
+            for phase, ms in (("watch", [s.health_ms for s in watching]), ("load", [s.health_ms for s in loaded]))
+        },
         "poll_errors": dict(watch.poll_errors),
         "load": summarize_load(load) if load is not None else None,
     }
@@ -172,10 +176,16 @@ def format_table(report: dict[str, Any]) -> str:
         f"{report['cpu_cores']} cores), peak RSS {proc['rss_peak_mb']} MB; detector {det['inference_ms_mean']} ms "
         f"per inference, queue depth mean {det['queue_depth_mean']}"
     )
+    health = report["health_ms"]
+    lines.append(
+        f"GET /api/health: p50 {health['watch']['p50']} ms / max {health['watch']['max']} ms while watching, "
+        f"p50 {health['load']['p50']} ms / max {health['load']['max']} ms under load"
+    )
     load = report["load"]
     if load:
+        who = "unauthenticated clients, every request refused" if report["unauthenticated"] else "clients"
         lines.append(
-            f"API load ({report['clients']} clients, {load['seconds']} s): {load['requests']} requests = "
+            f"API load ({report['clients']} {who}, {load['seconds']} s): {load['requests']} requests = "
             f"{load['requests_per_s']} req/s, p50 {load['latency_ms_p50']} ms, p95 {load['latency_ms_p95']} ms, "
             f"max {load['latency_ms_max']} ms, errors {load['errors']} {load['errors_by_kind'] or ''}".rstrip()
         )

@@ -18,9 +18,17 @@ from pipeline.errors import CctvError
 
 
 def run_bench_live(
-    config: Path, seconds: float, load_seconds: float, clients: int, out: Path, port: int | None = None
+    config: Path,
+    seconds: float,
+    load_seconds: float,
+    clients: int,
+    out: Path,
+    port: int | None = None,
+    unauthenticated: bool = False,
 ) -> BenchResult:
-    """Start the service on a fresh data dir, watch it, load its API, stop it; writes bench-live.json."""
+    """Start the service on a fresh data dir, watch it, load its API, stop it; writes bench-live.json.
+
+    unauthenticated: the load's clients send no token (what anyone on the network can do)."""
     import httpx
     from tqdm import tqdm
 
@@ -62,7 +70,7 @@ def run_bench_live(
                 watcher.phase = "load"
                 load_file = out / "load.json"
                 load_file.unlink(missing_ok=True)
-                args = (service.url, token, clients, load_seconds, str(load_file), 0)
+                args = (service.url, None if unauthenticated else token, clients, load_seconds, str(load_file), 0)
                 load_proc = get_context("spawn").Process(target=load_main, args=args, name="bench-load")
                 load_proc.start()
                 wait(load_seconds, "load")
@@ -86,7 +94,7 @@ def run_bench_live(
     report = build_report(
         config, watcher.data, t0, watch_end, total_end, (metrics0, metrics1, metrics2), cpu1 - cpu0, service, load
     )
-    report["clients"] = clients
+    report["clients"], report["unauthenticated"] = clients, unauthenticated
     report["shutdown"] = {"exit_code": exit_code, "seconds": stop_seconds}
     report["event_quality"] = live_event_quality(config, data, (t0, t0 + watch_end))
     (out / "bench-live.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -24,6 +24,7 @@ class Sample:
     cpu_pct: float  # of one core; the service process and its children
     rss_mb: float
     queue_depth: float | None
+    health_ms: float  # how long GET /api/health (no token) took
 
 
 @dataclass
@@ -90,12 +91,15 @@ class Watcher:
     def _cameras(self) -> None:
         def poll(client: Any) -> None:
             phase = self.phase
+            started = time.perf_counter()
+            client.get("/api/health").raise_for_status()  # public: what a load balancer polls
+            health_ms = (time.perf_counter() - started) * 1000
             response = client.get("/api/cameras")
             response.raise_for_status()
             cameras = {c["id"]: c for c in response.json()}
             metrics = client.get("/metrics")
             depth = parse_metrics(metrics.text).get("cctv_detector_queue_depth") if metrics.is_success else None
             cpu, rss = self.service.usage()
-            self.data.samples.append(Sample(round(time.time() - self.t0, 2), phase, cameras, cpu, rss, depth))
+            self.data.samples.append(Sample(round(time.time() - self.t0, 2), phase, cameras, cpu, rss, depth, health_ms))
 
         self._every(CAMERAS_POLL_S, poll)
