@@ -77,8 +77,25 @@ def _crosses(a: Point, b: Point, c: Point, d: Point) -> bool:
     return side(a, b, c) * side(a, b, d) < 0 and side(c, d, a) * side(c, d, b) < 0
 
 
+NUMBER_LIMIT = 1e9  # no setting needs a larger number; 1e300 would overflow the arithmetic it goes into
+
+
+def _out_of_range(value: object) -> bool:
+    """A number (in lists and tuples too, polygons say) beyond ±NUMBER_LIMIT."""
+    if isinstance(value, (list, tuple)):
+        return any(_out_of_range(v) for v in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) > NUMBER_LIMIT
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # .inf or .nan is never a setting
+
+    @field_validator("*")
+    @classmethod
+    def _bounded(cls, value: Any) -> Any:
+        if _out_of_range(value):
+            raise ValueError(f"numbers must lie within ±{NUMBER_LIMIT:.0e}")
+        return value
 
 
 class ModelConfig(Strict):
@@ -112,7 +129,7 @@ class MotionConfig(Strict):
     """Cheap background subtraction that decides where (and whether) the detector runs."""
 
     enabled: bool = Field(True, description="off: the detector runs on every sampled frame, full frame")
-    width: int = Field(320, ge=64, description="processing width of the low-resolution motion image")
+    width: int = Field(320, ge=64, le=3840, description="processing width of the low-resolution motion image")
     threshold: int = Field(25, ge=1, le=255, description="foreground threshold of the background model")
     min_area: float = Field(0.0005, ge=0, le=1, description="smallest motion blob, as a fraction of the frame")
     recheck_seconds: float = Field(1.0, gt=0, description="re-detect tracked objects that stopped moving this often")
@@ -133,7 +150,7 @@ class DetectConfig(Strict):
     min_score: float = Field(0.1, ge=0, le=1, description="lowest score handed to the tracker")
     pack_regions: bool = Field(True, description="detect only moving regions and tracked objects, packed into one input")
     pack_frames: int = Field(
-        4, ge=1, description="consecutive frames whose motion regions may share one inference (adds latency)"
+        4, ge=1, le=32, description="consecutive frames whose motion regions may share one inference (adds latency)"
     )
     carry_seconds: float = Field(
         0.5,

@@ -260,6 +260,8 @@ BASE = "cameras:\n  pets:\n    source: a.mp4\n"
     [
         (BASE + "    detect: {fps: .inf}\n", "cameras.pets.detect.fps: Input should be a finite number"),
         (BASE + "    detect: {fps: 1e300}\n", "less than or equal to 120"),
+        (BASE + "    rules: [{name: r, type: loitering, zone: z, min_seconds: 1e300}]\n", "numbers must lie within ±1e+09"),
+        (BASE + "    zones: {z: {polygon: [[0, 0], [1e12, 0], [0, 10]]}}\n", "numbers must lie within ±1e+09"),
         ("cameras:\n  ../x: {source: a.mp4}\n", "camera name '../x' must be"),
         (BASE + "    zones: {z: {polygon: [[0, 0], [10, 10], [10, 0], [0, 10]]}}\n", "crosses itself"),
         (BASE + "    zones: {z: {polygon: [[0, 0], [5, 5], [10, 10]]}}\n", "encloses no area"),

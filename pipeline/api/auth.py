@@ -20,6 +20,7 @@ bearer = HTTPBearer(auto_error=False, description="an API token from `cctv token
 # The console signs in once (POST /api/session) and the browser sends the token as an HttpOnly cookie,
 # which is what <video>, <img> and EventSource can carry.
 SESSION_COOKIE = "cctv_token"
+MISSING_TOKEN = "missing bearer token: send 'Authorization: Bearer <token>' or sign in"
 session_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="set by POST /api/session")
 
 
@@ -77,7 +78,7 @@ def require(minimum: Role) -> Callable[..., Principal]:
     ) -> Principal:
         token = credentials.credentials if credentials is not None else cookie
         if token is None:
-            raise _unauthorized("missing bearer token: send 'Authorization: Bearer <token>' or sign in")
+            raise _unauthorized(MISSING_TOKEN)
         found = store.verify_token(token)
         if found is None:
             raise _unauthorized("invalid, expired or revoked token")

@@ -21,6 +21,8 @@ from fastapi.responses import JSONResponse
 from starlette.responses import Response
 from starlette.routing import Match, Mount, Router
 
+from pipeline.api.auth import MISSING_TOKEN, SESSION_COOKIE
+
 log = logging.getLogger(__name__)
 
 Scope = MutableMapping[str, Any]
@@ -64,9 +66,23 @@ class _Refusals:
 refusals = _Refusals()
 
 
-async def _answer(send: Send, code: int, detail: str) -> None:
+def _anonymous(scope: Scope) -> bool:
+    """A request for what needs a token that carries none (neither the header nor the console's cookie)."""
+    path, method = scope["path"], scope["method"]
+    if not (path.startswith("/api/") or path == "/metrics") or method in ("HEAD", "OPTIONS"):
+        return False  # the console's files, the API's schema; HEAD and OPTIONS are answered by `Methods`
+    if path == "/api/health" or (path == "/api/session" and method in ("POST", "DELETE")):
+        return False  # for load balancers, signing in and out
+    for name, value in scope["headers"]:
+        if name == b"authorization" or (name == b"cookie" and SESSION_COOKIE.encode() + b"=" in value):
+            return False
+    return True
+
+
+async def _answer(send: Send, code: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
     body = json.dumps({"detail": detail}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *SECURITY_HEADERS]
+    length = (b"content-length", str(len(body)).encode())
+    headers = [(b"content-type", b"application/json"), length, *(extra or []), *SECURITY_HEADERS]
     await send({"type": "http.response.start", "status": code, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -92,6 +108,9 @@ class Guard:
         if length is not None and (not length.isdigit() or int(length) > max_body):
             refusals.note("an oversized body", client)
             await _answer(send, status.HTTP_413_CONTENT_TOO_LARGE, f"request body over {max_body} bytes")
+            return
+        if _anonymous(scope):  # the cheapest refusal: what anyone on the network can send costs the cameras least
+            await _answer(send, status.HTTP_401_UNAUTHORIZED, MISSING_TOKEN, [(b"www-authenticate", b"Bearer")])
             return
         if length is None and scope["method"] not in ("GET", "HEAD", "OPTIONS", "DELETE"):
             buffered = await self._buffered(receive)  # chunked: read here, so the limit holds before the route
