@@ -388,7 +388,7 @@ def _names(text: str | None) -> list[str] | None:
 def token_list(config: StoreConfig = None, data: StoreData = None, db: StoreDb = None) -> None:
     """Every token issued: name, role, scope, expiry, state (never the token itself)."""
     with _open_store(config, data, db) as store:
-        records = store.list_tokens()
+        records, now = store.list_tokens(), store.clock()
     typer.echo(f"{'id':>4}  {'name':<20} {'role':<9} {'scope':<28} {'expires (UTC)':<17} state")
     for r in records:
         info = r.info
@@ -396,7 +396,7 @@ def token_list(config: StoreConfig = None, data: StoreData = None, db: StoreDb =
             [*(info.cameras or ()), *(f"group {g}" for g in info.groups or ())]
         ) or "nothing"
         expires = "never" if info.expires_at is None else datetime.fromtimestamp(info.expires_at, UTC).strftime("%Y-%m-%d %H:%M")
-        typer.echo(f"{r.id:>4}  {info.name:<20} {info.role:<9} {scope:<28} {expires:<17} {'revoked' if r.revoked else 'live'}")
+        typer.echo(f"{r.id:>4}  {info.name:<20} {info.role:<9} {scope:<28} {expires:<17} {r.state(now)}")
 
 
 @token_app.command("revoke")
