@@ -1,7 +1,8 @@
 """Evidence for every event: a clip from pre-roll to post-roll, a snapshot of its best frame, a thumbnail.
 
 The clip an operator plays has the event drawn on every frame (its box, following its track between
-analysed frames; the rule's zone or line; the rule's label); the same frames without drawing are kept
+analysed frames; the rule's zone or line; the rule's label; and any other event of the camera open at
+the same time, drawn the same way); the same frames without drawing are kept
 beside it (`raw`, for export), with the boxes of every tracked object on each of its frames (`tracks`,
 so an export can blur everyone but the event's subject). A thumbnail and snapshot are written as soon as the event starts, so
 an open event is never shown black, and rewritten with the best frame when it ends.
@@ -13,10 +14,14 @@ is exact when frames are processed one at a time; with packed batches (`detect.p
 update's snapshot may come from up to pack_frames - 1 frames after the update.
 
 Wiring: hand the recorder to `engine.CameraRun`, which subscribes it, pushes every frame before
-processing it, and closes it (or aborts it after an error) once the run's events have ended.
+processing it, calls observe() once a batch is analysed (the pushed frames are encoded then, with the
+events it started drawn), and closes it (or aborts it after an error) once the run's events have ended.
 
-Clips are H.264 MP4 with the index at the front; their time 0 is the first pre-roll frame. Every
-file is written under a temporary name and renamed when complete: evidence is whole or absent.
+Encoding: while any event of the camera is open, each frame is encoded once drawn and once raw (a
+`_Session`), and every open clip copies the packets; a clip that starts while another is open begins
+at the session's keyframe before its pre-roll (at most KEYFRAME_SECONDS early). Clips are H.264 MP4
+with the index at the front; their time 0 is their first frame. Every file is written under a
+temporary name and renamed when complete: evidence is whole or absent.
 
 The pre-roll ring buffer keeps frames as JPEG (quality 90): measured, a buffered second of 768x576
 at 10 fps is 13.3 MB raw and 1.1 MB as JPEG; 1080p at 30 fps is 187 MB raw and 8 MB as JPEG
@@ -36,6 +41,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
+import av
 import cv2
 import numpy as np
 
@@ -44,21 +50,19 @@ from pipeline.draw import draw_box, draw_event
 from pipeline.errors import CctvError
 from pipeline.events import Event, EventChange
 from pipeline.types import Box, Frame, Track
-from pipeline.video import H264Writer
+from pipeline.video import H264Encoder, PacketWriter
 
 log = logging.getLogger(__name__)
 
 BUFFER_QUALITY = 90
 SNAPSHOT_QUALITY = 90
 THUMB_WIDTH = 320
-# Measured: an open 1080p clip holds 160 MB in x264's lookahead and frame threads, 53 MB with
-# zerolatency, and a live service may have a clip open per event. Every sampled frame of every
-# open clip is encoded twice (drawn and raw) on the camera's thread: on 1080p, one thread and the
-# ultrafast preset take 17 ms of CPU a frame against 43 ms with veryfast and x264's own threads
-# (files about twice as large, at 5 fps still small).
-CLIP_TUNE = "zerolatency"
-CLIP_PRESET = "ultrafast"
-CLIP_THREADS = 1
+# Every sampled frame goes into every open clip, drawn and raw. Encoded per clip, that was two x264 encodings
+# per open event per frame: a loaded site with 10-20 clips open left 37-73 % of the frames out of them. Now
+# a camera's frames are encoded once (drawn, raw) while any of its events is open, and each clip copies the
+# packets (x264 ultrafast, zerolatency, one thread: 17 ms a 1080p frame). A clip starts at a keyframe, at most
+# KEYFRAME_SECONDS before its pre-roll.
+KEYFRAME_SECONDS = 1.0
 NOMINAL_FPS = 25.0  # the clip's nominal rate when the buffer holds a single frame; timestamps stay exact
 
 
@@ -99,13 +103,55 @@ class _Buffered:
         return cv2.imdecode(self.jpeg, cv2.IMREAD_COLOR)
 
 
+@dataclass(frozen=True, slots=True)
+class _Encoded:
+    """One sampled frame of an encoding session: its packets (drawn and raw) and the tracked boxes on it."""
+
+    pts: float
+    drawn: list[av.Packet]
+    raw: list[av.Packet]
+    tracked: tuple[TrackedBox, ...]
+
+    @property
+    def key(self) -> bool:
+        return bool(self.drawn) and self.drawn[0].is_keyframe
+
+
+@dataclass
+class _Session:
+    """A camera's sampled frames encoded once each (drawn and raw) while any of its events is open; every open
+    clip copies the packets. The encoded frames are kept back to a keyframe before the pre-roll, where the
+    clip of an event starting meanwhile begins."""
+
+    drawn: H264Encoder
+    raw: H264Encoder
+    frames: deque[_Encoded] = field(default_factory=deque)
+
+    def encode(self, pts: float, drawn: np.ndarray, raw: np.ndarray, tracked: tuple[TrackedBox, ...]) -> _Encoded:
+        encoded = _Encoded(pts, self.drawn.encode(drawn, pts), self.raw.encode(raw, pts), tracked)
+        self.frames.append(encoded)
+        return encoded
+
+    def since(self, t: float) -> list[_Encoded]:
+        """The frames from the last keyframe at or before `t` (or the first kept, a keyframe) on."""
+        frames = list(self.frames)
+        starts = [i for i, f in enumerate(frames) if f.key and f.pts <= t + 1e-6] or [0]
+        return frames[starts[-1] :]
+
+    def trim(self, t: float) -> None:
+        """Forget what no clip starting from `t` on can need."""
+        first = self.since(t)[0]
+        while self.frames[0] is not first:
+            self.frames.popleft()
+
+
 @dataclass
 class _Clip:
-    """One open event's clips and the best moment seen so far."""
+    """One open event's clips (packets copied from the session) and the best moment seen so far."""
 
     paths: EvidencePaths
-    writer: H264Writer  # annotated
-    raw: H264Writer
+    writer: PacketWriter  # annotated
+    raw: PacketWriter
     t0: float  # source pts of the clip's first frame, the clip's time 0
     event: Event  # its latest state
     score: float
@@ -114,10 +160,12 @@ class _Clip:
     stop_after: float | None = None  # source pts past which no frame belongs, once the event ended
     tracks: list[dict[str, object]] = field(default_factory=list)  # per clip frame: its time and tracked boxes
 
-    def write(self, image: np.ndarray, pts: float, drawn: np.ndarray, tracked: Sequence[TrackedBox]) -> None:
-        self.raw.write(image, pts - self.t0)
-        self.writer.write(drawn, pts - self.t0)
-        self.tracks.append({"t": round(pts - self.t0, 4), "boxes": [list(b) for b in tracked]})
+    def add(self, frame: _Encoded) -> None:
+        for packet in frame.drawn:
+            self.writer.write(packet)
+        for packet in frame.raw:
+            self.raw.write(packet)
+        self.tracks.append({"t": round(frame.pts - self.t0, 4), "boxes": [list(b) for b in frame.tracked]})
 
 
 def _encode(image: np.ndarray, quality: int) -> np.ndarray:
@@ -165,23 +213,20 @@ class EvidenceRecorder:
         self.buffer: deque[_Buffered] = deque()
         self.newest: Frame | None = None
         self.clips: dict[str, _Clip] = {}
+        self.session: _Session | None = None  # encoding, while any event is open
+        self.pending: list[tuple[float, np.ndarray, tuple[TrackedBox, ...]]] = []  # pushed, not yet encoded
         self.boxes: dict[int, Box] = {}  # track id -> its newest box, for the boxes drawn between analysed frames
         self.tracked: tuple[TrackedBox, ...] = ()  # the same with labels, for the clip's `tracks` file
 
     def push(self, frame: Frame) -> None:
-        """Call before the pipeline processes `frame`: buffers it and appends it to every open clip."""
+        """Call before the pipeline processes `frame`: buffers it; while an event is open, it is encoded once
+        its analysis has been observed (so the events it starts are drawn on it)."""
         self.newest = frame
         self.buffer.append(_Buffered(frame.index, frame.pts, _encode(frame.image, BUFFER_QUALITY), self.tracked))
         while self.buffer[0].pts < frame.pts - self.buffer_seconds:
             self.buffer.popleft()
-        for clip in list(self.clips.values()):
-            if clip.stop_after is not None and frame.pts > clip.stop_after:
-                self._finish(clip)
-            else:
-                try:
-                    clip.write(frame.image, frame.pts, self._drawn(clip, frame.image, frame.pts), self.tracked)
-                except OSError as exc:
-                    self._drop(clip, exc)
+        if self.session is not None:
+            self.pending.append((frame.pts, frame.image, self.tracked))
 
     def observe(self, tracks: Sequence[Track]) -> None:
         """After a frame was analysed: where its tracks are now (the boxes drawn on the frames that follow)."""
@@ -191,16 +236,41 @@ class EvidenceRecorder:
         # The newest frame was pushed before it was analysed: its tracked boxes are these, not the last frame's.
         if self.buffer:
             self.buffer[-1] = replace(self.buffer[-1], tracked=self.tracked)
-        for clip in self.clips.values():
-            if clip.tracks:
-                clip.tracks[-1]["boxes"] = [list(b) for b in self.tracked]
+        if self.pending:
+            self.pending[-1] = (*self.pending[-1][:2], self.tracked)
+        self._encode_pending()
 
-    def _drawn(self, clip: _Clip, image: np.ndarray, pts: float) -> np.ndarray:
-        """The frame with the event drawn: its box from the event's start (following its track), its zone or line."""
-        box = None
-        if pts >= clip.event.start - 1e-6 and (clip.event.end is None or pts <= clip.event.end + 1e-6):
-            box = self.boxes.get(clip.event.track_id, clip.event.box) if clip.event.track_id is not None else clip.event.box
-        return draw_event(image.copy(), self.camera, clip.event, box)
+    def _encode_pending(self) -> None:
+        """Encode the frames pushed since the last look, once each, into every open clip (or end the clip)."""
+        pending, self.pending = self.pending, []
+        for pts, image, tracked in pending:
+            if self.session is None:
+                break
+            self._add(self.session.encode(pts, self._drawn(image, pts), image, tracked))
+        if self.session is not None and self.session.frames:
+            self.session.trim(self.session.frames[-1].pts - self.pre_roll)
+
+    def _add(self, frame: _Encoded) -> None:
+        for clip in list(self.clips.values()):
+            if clip.stop_after is not None and frame.pts > clip.stop_after:
+                self._finish(clip)
+                continue
+            try:
+                clip.add(frame)
+            except OSError as exc:
+                self._drop(clip, exc)
+        if not self.clips:
+            self.session, self.pending = None, []  # no encoding while no event is open
+
+    def _drawn(self, image: np.ndarray, pts: float) -> np.ndarray:
+        """The frame with every open event drawn: its box from its start (following its track), its zone or line."""
+        drawn = image.copy()
+        for row, clip in enumerate(self.clips.values()):
+            event, box = clip.event, None
+            if pts >= event.start - 1e-6 and (event.end is None or pts <= event.end + 1e-6):
+                box = self.boxes.get(event.track_id, event.box) if event.track_id is not None else event.box
+            draw_event(drawn, self.camera, event, box, row)
+        return drawn
 
     def on_change(self, change: EventChange) -> None:
         event = change.event
@@ -215,13 +285,13 @@ class EvidenceRecorder:
             clip.score, clip.box, clip.image = event.score, event.box, self.newest.image.copy()
         if change.kind == "end":
             clip.stop_after = (self.newest.pts if event.end is None else event.end) + self.post_roll
-            if self.newest.pts >= clip.stop_after:  # no later frame can belong to the clip
-                self._finish(clip)
 
     def close(self) -> None:
         """Graceful shutdown: every open clip ends where the stream ended, with its evidence."""
+        self._encode_pending()
         for clip in list(self.clips.values()):
             self._finish(clip)
+        self.session = None
 
     def abort(self) -> None:
         """Crash path: drop every unfinished clip, leaving no partial file."""
@@ -229,6 +299,7 @@ class EvidenceRecorder:
             clip.writer.abort()
             clip.raw.abort()
         self.clips.clear()
+        self.session, self.pending = None, []
 
     def _drop(self, clip: _Clip, exc: OSError) -> None:
         """A clip that cannot be written (a full disk): removed at once, the event goes on without it."""
@@ -242,40 +313,52 @@ class EvidenceRecorder:
     def _start(self, event: Event) -> None:
         if self.newest is None:
             raise RuntimeError("EvidenceRecorder: push each frame before the pipeline processes it")
-        pre = [b for b in self.buffer if b.pts >= event.start - self.pre_roll] or list(self.buffer)[-1:]
-        if not pre:
-            raise RuntimeError(f"{event.id}: no frame buffered for its clip")
-        span = pre[-1].pts - pre[0].pts
-        fps = (len(pre) - 1) / span if span > 0 else NOMINAL_FPS
-        height, width = self.newest.image.shape[:2]
         paths = EvidencePaths.of(self.out_dir, event.id)
-        at_start = next((b for b in pre if b.index == event.start_frame), pre[-1])
+        fresh = self.session is None
+        if fresh:  # the first open event: its pre-roll is encoded from the buffer
+            height, width = self.newest.image.shape[:2]
+            self.session = _Session(*(H264Encoder(width, height, KEYFRAME_SECONDS) for _ in range(2)))
+            self.pending = []
+            pre = [b for b in self.buffer if b.pts >= event.start - self.pre_roll] or list(self.buffer)[-1:]
+            times = [b.pts for b in pre]
+        else:  # the session holds it, and the frames pushed since will come
+            copied = self.session.since(event.start - self.pre_roll)
+            times = [f.pts for f in copied] + [pts for pts, _, _ in self.pending]
+        span = times[-1] - times[0] if times else 0.0
+        fps = (len(times) - 1) / span if span > 0 else NOMINAL_FPS
+        at_start = next((b for b in self.buffer if b.index == event.start_frame), self.buffer[-1])
         try:
-            writer = self._writer(paths.clip, width, height, fps)
+            writer = PacketWriter(paths.clip, self.session.drawn, fps)
         except OSError as exc:
             log.error("%s: no evidence, %s", event.id, exc.strerror or exc)
-            return
+            return self._add_none()
         try:
-            raw = self._writer(paths.raw, width, height, fps)
+            raw = PacketWriter(paths.raw, self.session.raw, fps)
         except OSError as exc:
             writer.abort()
             log.error("%s: no evidence, %s", event.id, exc.strerror or exc)
-            return
-        clip = _Clip(paths, writer, raw, pre[0].pts, event, event.score, event.box, at_start.image())
+            return self._add_none()
+        clip = _Clip(paths, writer, raw, times[0], event, event.score, event.box, at_start.image())
         self.clips[event.id] = clip
         try:
             self._stills(clip)  # at once: an open event is never shown without a picture
             if self.on_started is not None:
                 self.on_started(paths)
-            for b in pre:
-                image = b.image()
-                clip.write(image, b.pts, self._drawn(clip, image, b.pts), b.tracked)
+            if fresh:
+                for b in pre:
+                    image = b.image()
+                    self._add(self.session.encode(b.pts, self._drawn(image, b.pts), image, b.tracked))
+            else:
+                for frame in copied:
+                    clip.add(frame)
         except OSError as exc:
             self._drop(clip, exc)
+            self._add_none()
 
-    @staticmethod
-    def _writer(path: Path, width: int, height: int, fps: float) -> H264Writer:
-        return H264Writer(path, width, height, fps, tune=CLIP_TUNE, preset=CLIP_PRESET, threads=CLIP_THREADS)
+    def _add_none(self) -> None:
+        """After a clip could not start: no session is kept for no clip."""
+        if not self.clips:
+            self.session, self.pending = None, []
 
     def _stills(self, clip: _Clip) -> None:
         """The snapshot (the best frame so far, its box drawn) and its thumbnail."""

@@ -14,47 +14,22 @@ import av
 import numpy as np
 
 
-class H264Writer:
-    """Writes BGR frames with their media timestamps; call close() to finish the file."""
+class _Mp4File:
+    """An MP4 being written under a temporary name (index at the front), renamed when complete."""
 
-    def __init__(
-        self,
-        path: str | Path,
-        width: int,
-        height: int,
-        fps: float,
-        crf: int = 23,
-        tune: str | None = None,
-        preset: str = "veryfast",
-        threads: int = 0,
-    ) -> None:
-        """tune: x264's tune, e.g. "zerolatency" for many concurrent writers (no lookahead buffers to hold);
-        threads: encoder threads (0: x264 chooses, about 1.5 per core)."""
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.tmp = self.path.with_name(f".{self.path.name}.part")
         self.container = av.open(str(self.tmp), mode="w", format="mp4", options={"movflags": "+faststart"})
-        self.stream = self.container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-        self.stream.width, self.stream.height = width - width % 2, height - height % 2
-        self.stream.pix_fmt = "yuv420p"
-        self.stream.codec_context.time_base = Fraction(1, 1000)
-        self.stream.options = {"crf": str(crf), "preset": preset} | ({"tune": tune} if tune else {})
-        if threads:
-            self.stream.codec_context.thread_count = threads
-        self.last_pts = -1
         self.done = False  # closed and renamed: abort() leaves it
 
-    def write(self, image: np.ndarray, t: float) -> None:
-        """Append a frame shown at media time `t` (seconds)."""
-        frame = av.VideoFrame.from_ndarray(image[: self.stream.height, : self.stream.width], format="bgr24")
-        frame.pts = max(self.last_pts + 1, round(t * 1000))
-        frame.time_base = self.stream.codec_context.time_base
-        self.last_pts = frame.pts
-        self.container.mux(self.stream.encode(frame))
+    def _flush(self) -> None:
+        """What is still buffered, written before the file is closed."""
 
     def close(self) -> None:
         """Finish the file; if that fails (a full disk), nothing is left of it and the error is raised."""
         try:
-            self.container.mux(self.stream.encode(None))
+            self._flush()
             self.container.close()
         except BaseException:
             self.tmp.unlink(missing_ok=True)
@@ -72,3 +47,90 @@ class H264Writer:
             pass
         finally:
             self.tmp.unlink(missing_ok=True)
+
+
+class H264Writer(_Mp4File):
+    """Writes BGR frames with their media timestamps; call close() to finish the file."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        width: int,
+        height: int,
+        fps: float,
+        crf: int = 23,
+        tune: str | None = None,
+        preset: str = "veryfast",
+        threads: int = 0,
+    ) -> None:
+        """tune: x264's tune, e.g. "zerolatency" for many concurrent writers (no lookahead buffers to hold);
+        threads: encoder threads (0: x264 chooses, about 1.5 per core)."""
+        super().__init__(path)
+        self.stream = self.container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        self.stream.width, self.stream.height = width - width % 2, height - height % 2
+        self.stream.pix_fmt = "yuv420p"
+        self.stream.codec_context.time_base = Fraction(1, 1000)
+        self.stream.options = {"crf": str(crf), "preset": preset} | ({"tune": tune} if tune else {})
+        if threads:
+            self.stream.codec_context.thread_count = threads
+        self.last_pts = -1
+
+    def write(self, image: np.ndarray, t: float) -> None:
+        """Append a frame shown at media time `t` (seconds)."""
+        frame = av.VideoFrame.from_ndarray(image[: self.stream.height, : self.stream.width], format="bgr24")
+        frame.pts = max(self.last_pts + 1, round(t * 1000))
+        frame.time_base = self.stream.codec_context.time_base
+        self.last_pts = frame.pts
+        self.container.mux(self.stream.encode(frame))
+
+    def _flush(self) -> None:
+        self.container.mux(self.stream.encode(None))
+
+
+class H264Encoder:
+    """Frames encoded once into H.264 packets held in memory (Annex B, no container): one encoding that any
+    number of `PacketWriter`s copy into their files. x264 `ultrafast`/`zerolatency` on one thread, so each
+    frame's packet comes out at once; a keyframe at the first frame and every `keyframe_seconds` after,
+    where a copy may begin."""
+
+    def __init__(self, width: int, height: int, keyframe_seconds: float = 1.0, crf: int = 23) -> None:
+        self.width, self.height = width - width % 2, height - height % 2
+        self.codec = av.CodecContext.create("libx264", "w")
+        self.codec.width, self.codec.height, self.codec.pix_fmt = self.width, self.height, "yuv420p"
+        self.codec.time_base = Fraction(1, 1000)
+        self.codec.gop_size = 10_000  # keyframes are forced by time: sampled rates vary
+        self.codec.thread_count = 1
+        self.codec.options = {"crf": str(crf), "preset": "ultrafast", "tune": "zerolatency", "forced-idr": "1"}
+        self.keyframe_seconds = keyframe_seconds
+        self.last_key: float | None = None
+        self.last_pts = -1
+
+    def encode(self, image: np.ndarray, t: float) -> list[av.Packet]:
+        """The packets of a frame shown at time `t` (seconds, rising)."""
+        frame = av.VideoFrame.from_ndarray(image[: self.height, : self.width], format="bgr24")
+        frame.pts = max(self.last_pts + 1, round(t * 1000))
+        frame.time_base = self.codec.time_base
+        if self.last_key is None or t - self.last_key >= self.keyframe_seconds - 1e-6:
+            frame.pict_type = av.video.frame.PictureType.I
+            self.last_key = t
+        self.last_pts = frame.pts
+        return list(self.codec.encode(frame))
+
+
+class PacketWriter(_Mp4File):
+    """An MP4 file of packets copied from an `H264Encoder` (no second encoding), its time 0 at the first packet."""
+
+    def __init__(self, path: str | Path, encoder: H264Encoder, fps: float) -> None:
+        super().__init__(path)
+        self.stream = self.container.add_stream("h264", rate=Fraction(fps).limit_denominator(1001))
+        self.stream.width, self.stream.height, self.stream.pix_fmt = encoder.width, encoder.height, "yuv420p"
+        self.stream.time_base = Fraction(1, 1000)
+        self.origin: int | None = None  # the first packet's pts: the file's time 0
+
+    def write(self, packet: av.Packet) -> None:
+        if self.origin is None:
+            self.origin = packet.pts
+        copy = av.Packet(bytes(packet))
+        copy.pts = copy.dts = packet.pts - self.origin  # no B-frames: decoding order is display order
+        copy.time_base, copy.is_keyframe, copy.stream = Fraction(1, 1000), packet.is_keyframe, self.stream
+        self.container.mux(copy)

@@ -18,6 +18,7 @@ from pipeline.evidence import BackgroundEvidence, EvidencePaths, EvidenceRecorde
 from pipeline.rules import HitKind
 from pipeline.sources import open_source
 from pipeline.types import Box, Frame, Track
+from pipeline.video import H264Encoder
 
 FPS = 10.0  # PETS09 container rate
 BOX: Box = (300.0, 200.0, 360.0, 330.0)
@@ -42,11 +43,12 @@ def change(
 
 
 def drive(rec: Recorder, frames: list[Frame], changes: dict[int, list[EventChange]]) -> None:
-    """As the live loop does: push a frame, then the pipeline publishes that frame's changes."""
+    """As the live loop does: push a frame, then the pipeline publishes that frame's changes, then its tracks."""
     for frame in frames:
         rec.push(frame)
         for c in changes.get(frame.index, []):
             rec.on_change(c)
+        rec.observe([])
 
 
 def clip_times(path: Path) -> tuple[list[float], str, str, float]:
@@ -128,8 +130,29 @@ def test_overlapping_events_and_close_mid_event(frames: list[Frame], tmp_path: P
     first, _, _, _ = clip_times(done[0].clip)
     second, _, _, _ = clip_times(done[1].clip)
     assert len(first) == 21  # 1.0 .. 3.0 (post-roll 0: ends on the end frame)
-    assert len(second) == 26 and second[-1] == pytest.approx(2.5, abs=0.01)  # 1.5 .. 4.0
+    # The second began while the first was open: at the keyframe (1.0) before its pre-roll (1.5), up to 4.0.
+    assert len(second) == 31 and second[-1] == pytest.approx(3.0, abs=0.01)
     assert no_parts(tmp_path)
+
+
+def test_overlapping_events_share_one_encoding(frames: list[Frame], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three events open at once: each frame is encoded once drawn and once raw, not once per clip, and each
+    clip still holds every frame of its span; no encoding while no event is open."""
+    encoded: list[float] = []
+    real = H264Encoder.encode
+    monkeypatch.setattr(H264Encoder, "encode", lambda self, image, t: encoded.append(t) or real(self, image, t))
+    done: list[EvidencePaths] = []
+    rec = EvidenceRecorder(tmp_path, pre_roll=1.0, post_roll=0.0, on_done=done.append)
+    changes = {
+        30: [change("start", 3.0, None, 0.5, BOX, f"pets-{n:06d}") for n in (1, 2, 3)],
+        50: [change("end", 3.0, 5.0, 0.5, BOX, f"pets-{n:06d}") for n in (1, 2, 3)],
+    }
+    drive(rec, frames[:80], changes)
+    assert len(done) == 3 and not rec.clips
+    assert len(encoded) == 2 * 32  # 2.0 .. 5.0, pre-roll to end (31 frames), and 5.1 that ended them
+    for paths in done:
+        times, *_ = clip_times(paths.clip)
+        assert len(times) == 31 and times[-1] == pytest.approx(3.0, abs=0.01)  # 2.0 .. 5.0
 
 
 def test_abort_leaves_no_clip(frames: list[Frame], tmp_path: Path) -> None:
