@@ -28,8 +28,9 @@ def _text(image: np.ndarray, text: str, org: tuple[int, int], color: tuple[int, 
     cv2.putText(image, text, (x + 2, y - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
 
 
-def _title(image: np.ndarray, text: str, row: int, scale: float) -> None:
-    """A rule's name on one of the title lines at the top left."""
+def draw_title(image: np.ndarray, text: str, row: int = 0) -> None:
+    """A rule's name on one of the title lines at the top left; in place."""
+    scale = max(0.4, image.shape[0] / 1200)
     _text(image, text, (8, 24 + row * round(28 * scale / 0.5)), ALARM, scale * 1.4)
 
 
@@ -54,9 +55,9 @@ def draw_geometry(image: np.ndarray, cfg: CameraConfig, zones: Iterable[str] | N
         _text(image, "B", (x2, y2), LINE, scale)
 
 
-def draw_event(image: np.ndarray, cfg: CameraConfig | None, event: Alarm, box: Box | None, row: int = 0) -> np.ndarray:
-    """One event on a frame of its clip: its rule's zone or line, its box (when given) and its label, its rule's
-    name on title line `row` (several events open at once); in place."""
+def draw_event(image: np.ndarray, cfg: CameraConfig | None, event: Alarm, box: Box | None) -> np.ndarray:
+    """One event on a frame of its clip: its rule's zone or line, its box (when given) and its label; in place
+    (the rule's name goes on a title line, `draw_title`)."""
     if cfg is not None:
         draw_geometry(image, cfg, [event.zone] if event.zone in cfg.zones else [],
                       [event.line] if event.line in cfg.lines else [])
@@ -65,7 +66,6 @@ def draw_event(image: np.ndarray, cfg: CameraConfig | None, event: Alarm, box: B
         draw_box(image, box)
         x1, y1 = round(box[0]), round(box[1])
         _text(image, event.label or event.type, (x1, max(y1, 14)), ALARM, scale)
-    _title(image, f"{event.rule} ({event.type})", row, scale)
     return image
 
 
@@ -89,5 +89,5 @@ def annotate(
         x1, y1 = round(track.box[0]), round(track.box[1])
         _text(out, f"#{track.track_id} {track.label} {track.score:.2f}", (x1, max(y1, 14)), color, scale)
     for i, rule in enumerate(sorted({rule for rule, _, _ in alarms})):
-        _title(out, f"ALARM {rule}", i, scale)
+        draw_title(out, f"ALARM {rule}", i)
     return out

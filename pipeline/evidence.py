@@ -35,7 +35,7 @@ import logging
 import os
 import queue
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -46,7 +46,7 @@ import cv2
 import numpy as np
 
 from pipeline.config import CameraConfig
-from pipeline.draw import draw_box, draw_event
+from pipeline.draw import draw_box, draw_event, draw_title
 from pipeline.errors import CctvError
 from pipeline.events import Event, EventChange
 from pipeline.types import Box, Frame, Track
@@ -265,11 +265,15 @@ class EvidenceRecorder:
     def _drawn(self, image: np.ndarray, pts: float) -> np.ndarray:
         """The frame with every open event drawn: its box from its start (following its track), its zone or line."""
         drawn = image.copy()
-        for row, clip in enumerate(self.clips.values()):
+        rules: Counter[str] = Counter()
+        for clip in self.clips.values():
             event, box = clip.event, None
             if pts >= event.start - 1e-6 and (event.end is None or pts <= event.end + 1e-6):
                 box = self.boxes.get(event.track_id, event.box) if event.track_id is not None else event.box
-            draw_event(drawn, self.camera, event, box, row)
+            draw_event(drawn, self.camera, event, box)
+            rules[f"{event.rule} ({event.type})"] += 1
+        for row, (rule, count) in enumerate(rules.items()):
+            draw_title(drawn, rule if count == 1 else f"{rule} x{count}", row)
         return drawn
 
     def on_change(self, change: EventChange) -> None:

@@ -106,7 +106,7 @@ def replay(
     collector = EventCollector()
     with open_source(source, fps=cam.detect.fps, privacy=cam.privacy_mask) as src:
         cam.warn_outside(name, src.width, src.height)
-        recorder = EvidenceRecorder(out / "evidence") if evidence else None
+        recorder = EvidenceRecorder(out / "evidence", camera=cam) if evidence else None  # its zones and lines drawn
         writer = H264Writer(out / "annotated.mp4", src.width, src.height, cam.detect.fps or src.fps) if save_video else None
         show = sys.stderr.isatty() if progress is None else progress
         total = round(src.duration * cam.detect.fps) if cam.detect.fps and src.duration else src.frame_count
