@@ -209,6 +209,9 @@ def bench_live(
     unauthenticated: Annotated[
         bool, typer.Option(help="the load's clients send no token, as anyone on the network could (all refused)")
     ] = False,
+    viewers: Annotated[
+        int, typer.Option(help="the load phase is this many operators' walls instead (each tile polls view.jpg)")
+    ] = 0,
 ) -> None:
     """Run `cctv serve` and measure it: detection rate, drops, lag, event latency, health latency, CPU, RSS,
     API under load."""
@@ -216,7 +219,7 @@ def bench_live(
     from pipeline.bench.live.report import format_table
     from pipeline.bench.live.run import run_bench_live
 
-    result = run_bench_live(config, seconds, load_seconds, clients, out, port, unauthenticated)
+    result = run_bench_live(config, seconds, load_seconds, clients, out, port, unauthenticated, viewers)
     plot(result, out / "bench-live.png")
     typer.echo(format_table(result.report))
     typer.echo(f"-> {out}/bench-live.json, {out}/bench-live.png")

@@ -70,3 +70,17 @@ def test_bench_live_unauthenticated_load_is_refused_and_measured(tmp_path: Path)
     assert report["unauthenticated"] and load["requests"] > 50 and load["errors"] == 0, load
     assert set(load["endpoints"]) == {"list"}
     assert report["health_ms"]["load"]["max"] > 0 and report["cameras"]["pets"]["fps_analysed_mean_load"] is not None
+
+
+def test_bench_live_walls_receive_the_live_frames_and_cost_is_reported(tmp_path: Path) -> None:
+    """Two operators' walls poll the camera's drawn frame at its sampled rate: frames arrive, the CPU is split by phase."""
+    out = tmp_path / "bench"
+    config = pets_site(tmp_path / "site.yaml")
+    result = cctv("bench-live", "--config", config, "--seconds", 15, "--load-seconds", 10, "--viewers", 2, "--out", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "walls (2 viewers" in result.stdout
+    report = json.loads((out / "bench-live.json").read_text())
+    load = report["load"]
+    assert load["errors"] == 0 and set(load["endpoints"]) == {"view"}, load
+    assert 1.0 < load["frames_per_s_per_tile"]["pets"] <= 6.0  # distinct frames of 5 sampled a second
+    assert report["process"]["cpu_mean_pct_sampled_load"] > 0 and report["process"]["cpu_mean_pct_sampled_watch"] > 0

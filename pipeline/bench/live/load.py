@@ -1,5 +1,6 @@
 """API load from a second process: asyncio clients listing events, getting one and fetching clip ranges; or,
-without a token, what anyone on the network can send (every request refused with 401)."""
+without a token, what anyone on the network can send (every request refused with 401); or operators' walls,
+each polling every camera's drawn live frame at its sampled rate as the console's tiles do."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import json
 import random
 import time
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.bench.live.stats import pct
 
 CLIP_RANGE = 64 * 1024
+WALL_TILE_WIDTH = 480  # a 4x4 wall's tile on a 1920 px screen
+BROWSER_CONNECTIONS = 6  # what a browser keeps open to one server
 
 
 @dataclass
@@ -23,11 +26,19 @@ class LoadResult:
     seconds: float
     latencies_ms: dict[str, list[float]]  # endpoint -> per-request latency
     errors: dict[str, int]  # "endpoint: kind" -> count
+    frames: dict[str, int] = field(default_factory=dict)  # walls: camera -> distinct frames received, all viewers
+    viewers: int = 0  # walls instead of API clients
 
 
-def load_main(url: str, token: str | None, clients: int, seconds: float, out: str, seed: int) -> None:
-    """Entry point of the load process; writes its LoadResult as JSON (a file survives any pickling trouble)."""
-    result = asyncio.run(_load(url, token, clients, seconds, random.Random(seed)))
+def load_main(
+    url: str, token: str | None, clients: int, seconds: float, out: str, seed: int, viewers: int = 0
+) -> None:
+    """Entry point of the load process; writes its LoadResult as JSON (a file survives any pickling trouble).
+    viewers: that many walls instead of the API clients."""
+    if viewers:
+        result = asyncio.run(_walls(url, token or "", viewers, seconds))
+    else:
+        result = asyncio.run(_load(url, token, clients, seconds, random.Random(seed)))
     Path(out).write_text(json.dumps(asdict(result)), encoding="utf-8")
 
 
@@ -123,6 +134,44 @@ async def _load(url: str, token: str | None, clients: int, seconds: float, rng: 
     return LoadResult(requests, round(elapsed, 2), dict(latencies), dict(errors))
 
 
+async def _walls(url: str, token: str, viewers: int, seconds: float) -> LoadResult:
+    """Each viewer a browser (six connections) with a tile per camera, polling its `view.jpg` at the camera's
+    sampled rate; counts the distinct frames each tile received."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"}
+    latencies: list[float] = []
+    errors: Counter[str] = Counter()
+    seen: dict[str, set[tuple[int, str]]] = defaultdict(set)  # camera -> (viewer, frame index)
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as probe:
+        cameras = (await probe.get("/api/cameras")).json()
+
+    async def tile(client: httpx.AsyncClient, viewer: int, camera: dict[str, Any], deadline: float) -> None:
+        period = 1.0 / max(1.0, round(camera["fps_in"]) or 5.0)
+        while (now := time.monotonic()) < deadline:
+            try:
+                reply = await client.get(f"{camera['view_url']}?width={WALL_TILE_WIDTH}")
+                latencies.append((time.monotonic() - now) * 1000)
+                if reply.is_success:
+                    seen[camera["id"]].add((viewer, int(reply.headers.get("x-frame-index", -1))))
+                else:
+                    errors[f"view: HTTP {reply.status_code}"] += 1
+            except httpx.HTTPError as exc:
+                errors[f"view: {type(exc).__name__}"] += 1
+            await asyncio.sleep(max(0.0, now + period - time.monotonic()))
+
+    async def wall(viewer: int, deadline: float) -> None:
+        limits = httpx.Limits(max_connections=BROWSER_CONNECTIONS)
+        async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=30) as client:
+            await asyncio.gather(*(tile(client, viewer, camera, deadline) for camera in cameras))
+
+    started = time.monotonic()
+    await asyncio.gather(*(wall(v, started + seconds) for v in range(viewers)))
+    elapsed = round(time.monotonic() - started, 2)
+    frames = {camera: len(indices) for camera, indices in seen.items()}
+    return LoadResult(len(latencies) + sum(errors.values()), elapsed, {"view": latencies}, dict(errors), frames, viewers)
+
+
 def summarize_load(load: LoadResult) -> dict[str, Any]:
     every = [ms for values in load.latencies_ms.values() for ms in values]
     errors = sum(load.errors.values())
@@ -135,6 +184,9 @@ def summarize_load(load: LoadResult) -> dict[str, Any]:
         "latency_ms_max": round(max(every), 2) if every else None,
         "errors": errors,
         "errors_by_kind": load.errors,
+        "frames_per_s_per_tile": {c: round(n / load.seconds / load.viewers, 2) for c, n in load.frames.items()}
+        if load.frames
+        else None,
         "endpoints": {
             name: {"requests": len(v), "p50_ms": pct(v, 50), "p95_ms": pct(v, 95), "max_ms": round(max(v), 2)}
             for name, v in sorted(load.latencies_ms.items())

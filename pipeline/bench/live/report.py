@@ -125,6 +125,8 @@ def build_report(
         "process": {
             "cpu_mean_pct": round(100 * cpu_seconds / total_end, 1) if total_end else None,
             "cpu_mean_pct_sampled": mean(cpu),
+            "cpu_mean_pct_sampled_watch": mean([s.cpu_pct for s in watching[1:]]),
+            "cpu_mean_pct_sampled_load": mean([s.cpu_pct for s in loaded]),
             "cpu_max_pct": round(max(cpu), 1) if cpu else None,
             "rss_peak_mb_sampled": round(rss_sampled, 1),
             "rss_peak_mb": round(max(rss_sampled, service.max_rss_mb or 0.0), 1),
@@ -182,7 +184,14 @@ def format_table(report: dict[str, Any]) -> str:
         f"p50 {health['load']['p50']} ms / max {health['load']['max']} ms under load"
     )
     load = report["load"]
-    if load:
+    if load and report.get("viewers"):
+        tiles = ", ".join(f"{c} {n}" for c, n in (load["frames_per_s_per_tile"] or {}).items())
+        lines.append(
+            f"walls ({report['viewers']} viewers, {load['seconds']} s): frames/s per tile {tiles}; view.jpg p50 "
+            f"{load['latency_ms_p50']} ms, p95 {load['latency_ms_p95']} ms, errors {load['errors']}; service CPU "
+            f"{proc['cpu_mean_pct_sampled_watch']} % watching, {proc['cpu_mean_pct_sampled_load']} % with the walls"
+        )
+    elif load:
         who = "unauthenticated clients, every request refused" if report["unauthenticated"] else "clients"
         lines.append(
             f"API load ({report['clients']} {who}, {load['seconds']} s): {load['requests']} requests = "

@@ -25,10 +25,12 @@ def run_bench_live(
     out: Path,
     port: int | None = None,
     unauthenticated: bool = False,
+    viewers: int = 0,
 ) -> BenchResult:
     """Start the service on a fresh data dir, watch it, load its API, stop it; writes bench-live.json.
 
-    unauthenticated: the load's clients send no token (what anyone on the network can do)."""
+    unauthenticated: the load's clients send no token (what anyone on the network can do); viewers: the load is
+    that many operators' walls instead, each tile polling its camera's drawn frame at the sampled rate."""
     import httpx
     from tqdm import tqdm
 
@@ -70,7 +72,8 @@ def run_bench_live(
                 watcher.phase = "load"
                 load_file = out / "load.json"
                 load_file.unlink(missing_ok=True)
-                args = (service.url, None if unauthenticated else token, clients, load_seconds, str(load_file), 0)
+                key = None if unauthenticated else token
+                args = (service.url, key, clients, load_seconds, str(load_file), 0, viewers)
                 load_proc = get_context("spawn").Process(target=load_main, args=args, name="bench-load")
                 load_proc.start()
                 wait(load_seconds, "load")
@@ -94,7 +97,7 @@ def run_bench_live(
     report = build_report(
         config, watcher.data, t0, watch_end, total_end, (metrics0, metrics1, metrics2), cpu1 - cpu0, service, load
     )
-    report["clients"], report["unauthenticated"] = clients, unauthenticated
+    report["clients"], report["unauthenticated"], report["viewers"] = clients, unauthenticated, viewers
     report["shutdown"] = {"exit_code": exit_code, "seconds": stop_seconds}
     report["event_quality"] = live_event_quality(config, data, (t0, t0 + watch_end))
     (out / "bench-live.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
