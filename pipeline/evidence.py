@@ -259,8 +259,7 @@ class EvidenceRecorder:
                 clip.add(frame)
             except OSError as exc:
                 self._drop(clip, exc)
-        if not self.clips:
-            self.session, self.pending = None, []  # no encoding while no event is open
+        self._end_if_idle()
 
     def _drawn(self, image: np.ndarray, pts: float) -> np.ndarray:
         """The frame with every open event drawn: its box from its start (following its track), its zone or line."""
@@ -331,17 +330,15 @@ class EvidenceRecorder:
         span = times[-1] - times[0] if times else 0.0
         fps = (len(times) - 1) / span if span > 0 else NOMINAL_FPS
         at_start = next((b for b in self.buffer if b.index == event.start_frame), self.buffer[-1])
+        writer = None
         try:
             writer = PacketWriter(paths.clip, self.session.drawn, fps)
-        except OSError as exc:
-            log.error("%s: no evidence, %s", event.id, exc.strerror or exc)
-            return self._add_none()
-        try:
             raw = PacketWriter(paths.raw, self.session.raw, fps)
         except OSError as exc:
-            writer.abort()
+            if writer is not None:
+                writer.abort()
             log.error("%s: no evidence, %s", event.id, exc.strerror or exc)
-            return self._add_none()
+            return self._end_if_idle()
         clip = _Clip(paths, writer, raw, times[0], event, event.score, event.box, at_start.image())
         self.clips[event.id] = clip
         try:
@@ -357,10 +354,10 @@ class EvidenceRecorder:
                     clip.add(frame)
         except OSError as exc:
             self._drop(clip, exc)
-            self._add_none()
+            self._end_if_idle()
 
-    def _add_none(self) -> None:
-        """After a clip could not start: no session is kept for no clip."""
+    def _end_if_idle(self) -> None:
+        """No event open: no session, no encoding."""
         if not self.clips:
             self.session, self.pending = None, []
 

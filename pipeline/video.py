@@ -13,6 +13,15 @@ from pathlib import Path
 import av
 import numpy as np
 
+TIME_BASE = Fraction(1, 1000)  # every stream here counts milliseconds
+
+
+def _frame(image: np.ndarray, width: int, height: int, t: float, last_pts: int) -> av.VideoFrame:
+    """A BGR image as a frame at `t` seconds, cropped to the even size H.264 needs, its pts rising."""
+    frame = av.VideoFrame.from_ndarray(image[:height, :width], format="bgr24")
+    frame.pts, frame.time_base = max(last_pts + 1, round(t * 1000)), TIME_BASE
+    return frame
+
 
 class _Mp4File:
     """An MP4 being written under a temporary name (index at the front), renamed when complete."""
@@ -69,7 +78,7 @@ class H264Writer(_Mp4File):
         self.stream = self.container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
         self.stream.width, self.stream.height = width - width % 2, height - height % 2
         self.stream.pix_fmt = "yuv420p"
-        self.stream.codec_context.time_base = Fraction(1, 1000)
+        self.stream.codec_context.time_base = TIME_BASE
         self.stream.options = {"crf": str(crf), "preset": preset} | ({"tune": tune} if tune else {})
         if threads:
             self.stream.codec_context.thread_count = threads
@@ -77,9 +86,7 @@ class H264Writer(_Mp4File):
 
     def write(self, image: np.ndarray, t: float) -> None:
         """Append a frame shown at media time `t` (seconds)."""
-        frame = av.VideoFrame.from_ndarray(image[: self.stream.height, : self.stream.width], format="bgr24")
-        frame.pts = max(self.last_pts + 1, round(t * 1000))
-        frame.time_base = self.stream.codec_context.time_base
+        frame = _frame(image, self.stream.width, self.stream.height, t, self.last_pts)
         self.last_pts = frame.pts
         self.container.mux(self.stream.encode(frame))
 
@@ -97,7 +104,7 @@ class H264Encoder:
         self.width, self.height = width - width % 2, height - height % 2
         self.codec = av.CodecContext.create("libx264", "w")
         self.codec.width, self.codec.height, self.codec.pix_fmt = self.width, self.height, "yuv420p"
-        self.codec.time_base = Fraction(1, 1000)
+        self.codec.time_base = TIME_BASE
         self.codec.gop_size = 10_000  # keyframes are forced by time: sampled rates vary
         self.codec.thread_count = 1
         self.codec.options = {"crf": str(crf), "preset": "ultrafast", "tune": "zerolatency", "forced-idr": "1"}
@@ -107,9 +114,7 @@ class H264Encoder:
 
     def encode(self, image: np.ndarray, t: float) -> list[av.Packet]:
         """The packets of a frame shown at time `t` (seconds, rising)."""
-        frame = av.VideoFrame.from_ndarray(image[: self.height, : self.width], format="bgr24")
-        frame.pts = max(self.last_pts + 1, round(t * 1000))
-        frame.time_base = self.codec.time_base
+        frame = _frame(image, self.width, self.height, t, self.last_pts)
         if self.last_key is None or t - self.last_key >= self.keyframe_seconds - 1e-6:
             frame.pict_type = av.video.frame.PictureType.I
             self.last_key = t
@@ -124,7 +129,7 @@ class PacketWriter(_Mp4File):
         super().__init__(path)
         self.stream = self.container.add_stream("h264", rate=Fraction(fps).limit_denominator(1001))
         self.stream.width, self.stream.height, self.stream.pix_fmt = encoder.width, encoder.height, "yuv420p"
-        self.stream.time_base = Fraction(1, 1000)
+        self.stream.time_base = TIME_BASE
         self.origin: int | None = None  # the first packet's pts: the file's time 0
 
     def write(self, packet: av.Packet) -> None:
@@ -132,5 +137,5 @@ class PacketWriter(_Mp4File):
             self.origin = packet.pts
         copy = av.Packet(bytes(packet))
         copy.pts = copy.dts = packet.pts - self.origin  # no B-frames: decoding order is display order
-        copy.time_base, copy.is_keyframe, copy.stream = Fraction(1, 1000), packet.is_keyframe, self.stream
+        copy.time_base, copy.is_keyframe, copy.stream = TIME_BASE, packet.is_keyframe, self.stream
         self.container.mux(copy)
