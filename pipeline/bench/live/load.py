@@ -71,11 +71,11 @@ async def _load(url: str, token: str | None, clients: int, seconds: float, rng: 
             errors[f"{endpoint}: {type(exc).__name__}"] += 1
             return None
         latencies[endpoint].append((time.perf_counter() - started) * 1000)
-        refused = token is None and response.status_code == 401  # the answer an unauthenticated client is due
-        if not response.is_success and not refused:
+        if response.is_success:
+            return response
+        if not (token is None and response.status_code == 401):  # a 401 is what an unauthenticated client is due
             errors[f"{endpoint}: HTTP {response.status_code}"] += 1
-            return None
-        return response if response.is_success else None
+        return None
 
     async def one(client: httpx.AsyncClient) -> None:
         choice = rng.random()
@@ -142,7 +142,7 @@ async def _walls(url: str, token: str, viewers: int, seconds: float) -> LoadResu
     headers = {"Authorization": f"Bearer {token}"}
     latencies: list[float] = []
     errors: Counter[str] = Counter()
-    seen: dict[str, set[tuple[int, str]]] = defaultdict(set)  # camera -> (viewer, frame index)
+    seen: dict[str, set[tuple[int, int]]] = defaultdict(set)  # camera -> (viewer, frame index)
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as probe:
         cameras = (await probe.get("/api/cameras")).json()
 
