@@ -139,11 +139,15 @@ def test_a_full_disk_loses_no_event_and_the_camera_goes_on(tmp_path: Path, small
         health = service.get("/api/health", role=None).json()
         assert health["status"] == "degraded" and "No space left on device" in health["store_reason"], health
         first = _events(service)[0]["id"]
+        # SQLite may still fit a small write (the WAL reuses its pages after a checkpoint, a failed clip frees
+        # its bytes): the review is then stored, else refused with a 503; never a 500, never half-stored
         review = service.post(f"/api/events/{first}/review", {"action": "acknowledge"})
-        assert review.status_code == 503, review.text
+        assert review.status_code in (200, 503), review.text
         filler.unlink()
         _recovered(service)
         events = _events(service)
+        state = next(e for e in events if e["id"] == first)["review_state"]
+        assert state == ("acknowledged" if review.status_code == 200 else "unreviewed"), (review.text, state)
         assert [e for e in events if float(e["start"]) > full_at], "no event started while the disk was full"
         _assert_none_lost(events)
         code, output = service.stop()
