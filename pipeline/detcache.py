@@ -77,18 +77,19 @@ def save(path: Path, run: CachedRun) -> None:
 
 
 def load(path: Path) -> CachedRun:
-    with np.load(path) as z:
-        offsets = np.concatenate([[0], np.cumsum(np.maximum(z["count"], 0))])
-        frames = []
-        for k, (index, pts, count) in enumerate(zip(z["index"], z["pts"], z["count"])):
-            detections = None
-            if count >= 0:
-                sl = slice(offsets[k], offsets[k + 1])
-                detections = sv.Detections(
-                    xyxy=z["xyxy"][sl],
-                    confidence=z["confidence"][sl],
-                    class_id=z["class_id"][sl],
-                    data={"class_name": z["class_name"][sl]},
-                )
-            frames.append(CachedFrame(int(index), float(pts), detections))
-        return CachedRun(float(z["fps"]), frames)
+    with np.load(path) as npz:
+        z = {name: npz[name] for name in npz.files}  # each access of an NpzFile reads and inflates the array again
+    offsets = np.concatenate([[0], np.cumsum(np.maximum(z["count"], 0))])
+    frames = []
+    for k, (index, pts, count) in enumerate(zip(z["index"], z["pts"], z["count"])):
+        detections = None
+        if count >= 0:
+            sl = slice(offsets[k], offsets[k + 1])
+            detections = sv.Detections(
+                xyxy=z["xyxy"][sl],
+                confidence=z["confidence"][sl],
+                class_id=z["class_id"][sl],
+                data={"class_name": z["class_name"][sl]},
+            )
+        frames.append(CachedFrame(int(index), float(pts), detections))
+    return CachedRun(float(z["fps"]), frames)
