@@ -225,6 +225,34 @@ def bench_live(
     typer.echo(f"-> {out}/bench-live.json, {out}/bench-live.png")
 
 
+@app.command("bench-cluster")
+def bench_cluster(
+    cameras: Annotated[int, typer.Option(help="simulated cameras (PETS09's detections replayed)", min=1)] = 2000,
+    nodes: Annotated[int, typer.Option(help="node processes sharing them", min=2)] = 20,
+    kill: Annotated[int, typer.Option(help="nodes SIGKILLed at once for the failover", min=1)] = 5,
+    fps: Annotated[float, typer.Option(help="frames per second each camera analyses", min=0.1, max=10)] = 1.0,
+    seconds: Annotated[float, typer.Option(help="seconds of steady running measured", min=5)] = 60,
+    db: Annotated[Optional[str], typer.Option(help="a PostgreSQL URL (default: a throwaway server started here)")] = None,
+    out: Annotated[Path, typer.Option(help="output directory")] = Path("out/bench-cluster"),
+    real: Annotated[
+        Optional[Path], typer.Option(help="instead: this site config's real cameras on one node, then on two")
+    ] = None,
+) -> None:
+    """A city's control plane on one machine: events, leases, fan-out and failover of many nodes and cameras."""
+    from pipeline.bench.cluster import format_real, format_report, plot, run_bench_cluster, run_real_split
+
+    if real is not None:
+        if not real.is_file():
+            raise CctvError(f"no config file {real}")
+        typer.echo(format_real(run_real_split(real, seconds, out)))
+        typer.echo(f"-> {out}/bench-cluster-real.json")
+        return
+    report = run_bench_cluster(cameras, nodes, kill, fps, seconds, out, db)
+    plot(report, out / "bench-cluster.png")
+    typer.echo(format_report(report))
+    typer.echo(f"-> {out}/bench-cluster.json, {out}/bench-cluster.png")
+
+
 @app.command("eval")
 def eval_events(
     events: Annotated[Path, typer.Option(help="predicted events (JSON lines, e.g. a replay's events.jsonl)")],
@@ -317,11 +345,17 @@ def serve(
     db: Annotated[Optional[str], typer.Option(help="database URL instead of SQLite, e.g. postgresql+psycopg://...")] = None,
     host: Annotated[Optional[str], typer.Option(help="address to listen on (default: service.host)")] = None,
     port: Annotated[Optional[int], typer.Option(help="port (default: service.port)")] = None,
+    node: Annotated[Optional[str], typer.Option(help="run as this node of a cluster (needs a PostgreSQL --db)")] = None,
+    max_cameras: Annotated[Optional[int], typer.Option(help="a node's most cameras (default: any)", min=0)] = None,
+    no_cameras: Annotated[bool, typer.Option("--no-cameras", help="a node serving the API only")] = False,
+    advertise: Annotated[Optional[str], typer.Option(help="URL other nodes reach this node's API at")] = None,
 ) -> None:
-    """Run every camera of the config live, store events with evidence, and serve the HTTP API."""
+    """Run every camera of the config live, store events with evidence, and serve the HTTP API; with --node, run
+    this process's share of them as one node of a cluster."""
     from pipeline.serve import serve as run
 
-    run(config, data=data, database=db, host=host, port=port)
+    cluster = {"node": node, "max_cameras": 0 if no_cameras else max_cameras, "advertise": advertise}
+    run(config, cluster=cluster, data=data, database=db, host=host, port=port)
 
 
 # the options of the commands that work on a site's store (`token`, `audit`)

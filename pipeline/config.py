@@ -549,6 +549,44 @@ class MqttConfig(Strict):
     qos: Literal[0, 1, 2] = Field(1, description="MQTT quality of service; 1 and 2 queue while the broker is away")
 
 
+class ClusterConfig(Strict):
+    """This process as one node of a cluster: nodes share the site config, one PostgreSQL `database` and the
+    `data` dir (evidence on storage every node reaches: NFS or another shared path); each camera is run by
+    the one node that holds its lease."""
+
+    node: str = Field(description="this node's name, unique in the cluster (`cctv serve --node`)")
+    max_cameras: int | None = Field(None, ge=0, le=100_000, description="cameras it may run (0: API only; null: any)")
+    advertise: str | None = Field(
+        None, description="URL the other nodes reach this node's API at, for live frames (default: http://host:port)"
+    )
+    lease_seconds: float = Field(
+        8, ge=2, le=300, description="a camera's lease: another node takes it over this long after its node dies"
+    )
+    renew_seconds: float = Field(2, gt=0, le=60, description="how often a node renews its leases and rebalances")
+
+    @field_validator("node")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        _check_name("node", v)
+        return v
+
+    @field_validator("advertise")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"https?://[^/\s]+", v.rstrip("/")):
+            raise ValueError(f"advertise {v!r} must be an http(s)://host:port URL with no path")
+        return None if v is None else v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _renew_in_time(self) -> ClusterConfig:
+        if self.renew_seconds * 2 > self.lease_seconds:
+            raise ValueError(
+                f"renew_seconds {self.renew_seconds:g} must be at most half of lease_seconds {self.lease_seconds:g}, "
+                "or one slow renewal loses the cameras"
+            )
+        return self
+
+
 class ServiceConfig(Strict):
     """`cctv serve`: where the store lives and how the live service runs (command-line flags override)."""
 
@@ -564,6 +602,7 @@ class ServiceConfig(Strict):
     stall_seconds: float = Field(
         8, gt=0, le=600, description="a connected camera that delivers no frame this long is `stalled` and reconnected"
     )
+    cluster: ClusterConfig | None = Field(None, description="run as one node of a cluster (null: a single service)")
 
     @field_validator("database")
     @classmethod

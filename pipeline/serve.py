@@ -18,11 +18,12 @@ from types import FrameType
 from typing import Any, TextIO
 
 import uvicorn
+from pydantic import ValidationError
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from pipeline.api.app import create_app
 from pipeline.api.guard import refusals
-from pipeline.config import ServiceConfig, SiteConfig, load_config
+from pipeline.config import ClusterConfig, ServiceConfig, SiteConfig, load_config
 from pipeline.errors import CctvError
 from pipeline.live.site import LiveSite
 from pipeline.store import EventStore
@@ -71,10 +72,25 @@ class _TimedH11(H11Protocol):
         self.loop.call_later(HEADER_TIMEOUT_S, expire)
 
 
-def site_with_overrides(config_path: Path, **overrides: Any) -> SiteConfig:
-    """The site config with command-line values (None: keep the config's)."""
+def site_with_overrides(config_path: Path, cluster: dict[str, Any] | None = None, **overrides: Any) -> SiteConfig:
+    """The site config with command-line values (None: keep the config's); `cluster`: the node's flags over
+    `service.cluster` (a node name makes it a cluster node), validated as the config is."""
     site = load_config(config_path)
     service = site.service.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in (cluster or {}).items() if v is not None}
+    if given:
+        base = service.cluster.model_dump() if service.cluster is not None else {}
+        if "node" not in base and "node" not in given:
+            raise CctvError(f"--{next(iter(given)).replace('_', '-')} is for a cluster node: give --node NAME too")
+        try:
+            node = ClusterConfig.model_validate(base | given)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = error["loc"][0] if error["loc"] else "node"
+            raise CctvError(f"--{where}: {error['msg'].removeprefix('Value error, ')}") from None
+        service = service.model_copy(update={"cluster": node})
+    if service.cluster is not None and (service.database is None or not service.database.startswith("postgresql")):
+        raise CctvError("a cluster node needs a PostgreSQL database shared by every node: set service.database or --db")
     return site.model_copy(update={"service": service})
 
 
@@ -85,14 +101,15 @@ def open_store(service: ServiceConfig) -> EventStore:
 LOCK_FILE = ".cctv-serve.lock"
 
 
-def lock_data_dir(data: Path) -> TextIO:
+def lock_data_dir(data: Path, node: str | None = None) -> TextIO:
     """Hold the data dir for this process: a second `cctv serve` on it would clean up the first one's files.
 
     An advisory lock (flock) on a file in it, released by the kernel when the process ends, however it ends.
+    The nodes of a cluster share the data dir, each holding its own lock (its spool is its own too).
     """
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
     data.chmod(0o700)  # one made by an earlier version or by hand: footage of people is the service user's alone
-    handle = (data / LOCK_FILE).open("a+")
+    handle = (data / (LOCK_FILE if node is None else f".cctv-serve-{node}.lock")).open("a+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -120,7 +137,8 @@ def check_port(host: str, port: int) -> None:
 def serve(config_path: Path, **overrides: Any) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     site = site_with_overrides(config_path, **overrides)
-    lock = lock_data_dir(Path(site.service.data))
+    cluster = site.service.cluster
+    lock = lock_data_dir(Path(site.service.data), cluster.node if cluster is not None else None)
     check_port(site.service.host, site.service.port)
     with lock, open_store(site.service) as store:
         live = LiveSite(site, store)
@@ -130,9 +148,12 @@ def serve(config_path: Path, **overrides: Any) -> None:
             app, host=service.host, port=service.port, log_level="warning", timeout_graceful_shutdown=5,
             http=_TimedH11, limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=KEEP_ALIVE_S,
         )
+        what = f"{len(site.cameras)} cameras"
+        if cluster is not None:
+            share = "API only" if cluster.max_cameras == 0 else f"at most {cluster.max_cameras or len(site.cameras)} cameras"
+            what = f"as node {cluster.node} of a cluster of {what} ({share})"
         print(
-            f"serving {len(site.cameras)} cameras on http://{service.host}:{service.port} "
-            f"(data: {store.data_dir}; stop with Ctrl-C or SIGTERM)",
+            f"serving {what} on http://{service.host}:{service.port} (data: {store.data_dir}; stop with Ctrl-C or SIGTERM)",
             file=sys.stderr,
             flush=True,
         )

@@ -63,6 +63,7 @@ class Service:
     starts: itertools.count[int] = field(default_factory=itertools.count)
     stream: list[tuple[str, dict[str, object]]] = field(default_factory=list)
     closed: threading.Event = field(default_factory=threading.Event)
+    args: list[str] = field(default_factory=list)  # more `cctv serve` options (a cluster node's --node)
 
     @property
     def url(self) -> str:
@@ -70,7 +71,7 @@ class Service:
 
     def start(self) -> None:
         log = self.config.parent / f"service-{next(self.starts)}.log"
-        self.proc = ServiceProcess(self.config, self.port, log)
+        self.proc = ServiceProcess(self.config, self.port, log, args=self.args)
         self.proc.wait_healthy(60)
 
     def stop(self, sig: int = signal.SIGTERM) -> tuple[int | None, str]:

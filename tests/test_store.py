@@ -144,10 +144,10 @@ def test_reopen_keeps_events_and_reviews(open_store: Opener) -> None:
 def test_open_creates_schema_at_head_and_sqlite_pragmas(open_store: Opener) -> None:
     store = open_store()
     inspector = inspect(store.engine)
-    assert {"events", "reviews", "audit_log", "api_tokens", "alembic_version"} <= set(inspector.get_table_names())
+    assert {"events", "reviews", "audit_log", "api_tokens", "cluster_nodes", "camera_leases", "alembic_version"} <= set(inspector.get_table_names())
     head = ScriptDirectory.from_config(alembic_config(None)).get_current_head()
     with store.engine.connect() as conn:
-        assert head == "0004" and conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head
+        assert head == "0005" and conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head
         if store.engine.dialect.name == "sqlite":
             assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
             assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from pipeline.api.guard import Guard, Methods, validation_error
-from pipeline.api.routes import audit, cameras, events, session, site, tokens
+from pipeline.api.routes import audit, cameras, cluster, events, session, site, tokens
 from pipeline.api.stream import EventHub
 from pipeline.errors import CctvError
 from pipeline.live.site import LiveSite
@@ -53,7 +53,7 @@ def create_app(
     caller owns the store and closes it.
     """
     hub = EventHub()
-    store.subscribe(hub)
+    store.subscribe(hub, cluster_wide=True)  # a cluster node's stream carries every node's events
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -71,7 +71,7 @@ def create_app(
     app.state.live = live
     app.state.hub = hub
     app.state.groups = groups if groups is not None else live.site.groups if live is not None else {}
-    for resource in (events, cameras, site, session, audit, tokens):
+    for resource in (events, cameras, site, session, audit, tokens, cluster):
         app.include_router(resource.router)
     app.mount("/", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")  # last: /api and /metrics win
     app.add_middleware(Methods, router=app.router)  # inside Guard: its answers get the security headers too

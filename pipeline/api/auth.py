@@ -95,3 +95,16 @@ def require(minimum: Role) -> Callable[..., Principal]:
 Viewer = Annotated[Principal, Depends(require("viewer"))]
 Operator = Annotated[Principal, Depends(require("operator"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+def site_admin(who: Admin) -> Principal:
+    """Tokens and the cluster are the site's, not a camera's: a camera-scoped admin neither sees nor changes them
+    (it could otherwise lock out the site's own admins)."""
+    if who.cameras is not None:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "a camera-scoped admin may not manage the site's tokens or cluster; use a site-wide one"
+        )
+    return who
+
+
+SiteAdmin = Annotated[Principal, Depends(site_admin)]

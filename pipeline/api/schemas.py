@@ -103,6 +103,9 @@ class EventOut(BaseModel):
     snapshot_url: str | None
     thumbnail_url: str | None
     raw_clip_url: str | None = Field(description="the clip with nothing drawn on it (for export)")
+    interrupted: bool = Field(
+        False, description="ended by the service because the run that raised it was killed: its clip may be missing"
+    )
 
     @classmethod
     def of(cls, stored: StoredEvent) -> EventOut:
@@ -116,6 +119,7 @@ class EventOut(BaseModel):
             snapshot_url=f"{base}/snapshot.jpg" if stored.snapshot else None,
             thumbnail_url=f"{base}/thumbnail.jpg" if stored.thumbnail else None,
             raw_clip_url=f"{base}/raw.mp4" if stored.raw_clip else None,
+            interrupted=stored.interrupted,
         )
 
 
@@ -211,7 +215,8 @@ class CameraOut(BaseModel):
 
     id: str
     source: str = Field(description="file name, or a stream's scheme only (URLs may hold passwords)")
-    status: Status
+    status: Status | Literal["unassigned"] = Field(description="unassigned: a cluster's camera no live node runs now")
+    node: str | None = Field(None, description="the cluster node running it (null: a single service)")
     connected: bool = Field(description="the source is open and delivering frames (status live)")
     error: str | None
     connects: int
@@ -238,38 +243,32 @@ class CameraOut(BaseModel):
     selection_share: float = Field(description="share of the time since the service started it spent selected")
 
     @classmethod
-    def of(cls, worker: CameraWorker, now: float) -> CameraOut:
-        state, selection = worker.state, worker.selection.state(now)
-        fps_in, fps_analysed = state.rates(now)
+    def of(cls, worker: CameraWorker, now: float, node: str | None = None) -> CameraOut:
+        return cls.of_status(worker.status(now), node)
+
+    @classmethod
+    def of_status(cls, status: dict[str, Any], node: str | None) -> CameraOut:
+        """From a camera's `CameraWorker.status()` here or, in a cluster, as its node last recorded it."""
+        name = status["id"]
         return cls(
-            id=worker.name,
-            source=state.source,
-            status=state.status,
-            connected=state.status == "live",
-            error=state.error,
-            connects=state.connects,
-            stalls=state.stalls,
-            time_jumps=state.time_jumps,
-            fps_in=round(fps_in, 2),
-            fps_analysed=round(fps_analysed, 2),
-            frames_in=state.frames_in,
-            frames_analysed=state.frames_analysed,
-            frames_dropped=state.frames_dropped,
-            inferences=state.inferences,
-            evidence_dropped=state.evidence_dropped,
-            last_frame_at=state.last_frame_at,
-            lag_p50=state.lag(0.5),
-            lag_p95=state.lag(0.95),
-            open_events=state.open_events,
-            events_started=state.events_started,
-            latest_url=f"/api/cameras/{worker.name}/latest.jpg" if worker.latest is not None else None,
-            live_url=f"/api/cameras/{worker.name}/live.mjpeg",
-            view_url=f"/api/cameras/{worker.name}/view.jpg",
-            selected=selection.selected,
-            selection_reason=selection.reason,
-            selected_since=selection.since,
-            selection_share=round(selection.share, 4),
+            **{k: v for k, v in status.items() if k != "has_frame"},
+            node=node,
+            latest_url=f"/api/cameras/{name}/latest.jpg" if status["has_frame"] else None,
+            live_url=f"/api/cameras/{name}/live.mjpeg",
+            view_url=f"/api/cameras/{name}/view.jpg",
         )
+
+    @classmethod
+    def unassigned(cls, name: str, source: str) -> CameraOut:
+        """A camera of a cluster that no live node runs now (all at capacity, or it is being taken over)."""
+        return cls.model_validate({
+            "id": name, "source": source, "status": "unassigned", "connected": False, "error": "no node runs it now",
+            "connects": 0, "stalls": 0, "time_jumps": 0, "fps_in": 0.0, "fps_analysed": 0.0, "frames_in": 0,
+            "frames_analysed": 0, "frames_dropped": 0, "inferences": 0, "evidence_dropped": 0, "last_frame_at": None,
+            "lag_p50": None, "lag_p95": None, "open_events": 0, "events_started": 0, "latest_url": None,
+            "live_url": f"/api/cameras/{name}/live.mjpeg", "view_url": f"/api/cameras/{name}/view.jpg",
+            "selected": False, "selection_reason": "", "selected_since": None, "selection_share": 0.0, "node": None,
+        })
 
 
 class SiteOut(BaseModel):
@@ -279,3 +278,32 @@ class SiteOut(BaseModel):
     cameras: list[str]
     selection_share: float = Field(description="share of all camera-time spent on the wall since the start")
     rules: dict[str, int] = Field(description="rule name -> priority (higher is more urgent)")
+
+
+class NodeOut(BaseModel):
+    name: str
+    url: str = Field(description="where the other nodes reach its API")
+    capacity: int = Field(description="cameras it may run (0: API only)")
+    live: bool = Field(description="heartbeat within a lease's length")
+    started_at: float
+    heartbeat_age: float = Field(description="seconds since its last heartbeat")
+    cameras: list[str] = Field(description="cameras it holds leases of")
+
+
+class LeaseOut(BaseModel):
+    camera: str
+    node: str | None = Field(description="the live node running it (null: none now)")
+    held_for: float | None = Field(description="seconds since that node took it")
+    renewed_age: float | None = Field(description="seconds since it was last renewed")
+    expires_in: float | None = Field(description="seconds until it lapses unless renewed")
+
+
+class ClusterOut(BaseModel):
+    """The cluster as the answering node saw it at its last round (every `renew_seconds`)."""
+
+    node: str = Field(description="the node that answered")
+    leader: bool = Field(description="it runs the site-wide chores (retention)")
+    seen_at: float = Field(description="wall time of that node's last round")
+    nodes: list[NodeOut]
+    cameras: list[LeaseOut]
+    counts: dict[str, int] = Field(description="this node's lease work since it started")

@@ -297,7 +297,7 @@ function showEvent(event) {
   $("#live-frame").hidden = !live;
   if (live && changed) refreshCurrentFrame();
   $("#clip-pending").hidden = Boolean(event.clip_url) || live;
-  $("#clip-pending").textContent = t("clipPending");
+  $("#clip-pending").textContent = t(event.interrupted ? "clipInterrupted" : "clipPending");
 
   const snapshot = $("#snapshot");
   if (event.snapshot_url && snapshot.getAttribute("src") !== event.snapshot_url) snapshot.src = event.snapshot_url;

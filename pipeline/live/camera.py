@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -29,6 +30,7 @@ from pipeline.events import EventChange, Subscriber
 from pipeline.evidence import BackgroundEvidence, EvidencePaths, EvidenceRecorder
 from pipeline.live.detector import SharedDetector
 from pipeline.live.selection import Selection
+from pipeline.live.sim import SimulatedSource, is_simulated
 from pipeline.sources import VideoSource, open_source
 from pipeline.types import Frame
 
@@ -82,6 +84,12 @@ class CameraState:
         return float(np.quantile(np.fromiter(self.lags, float), q)) if self.lags else None
 
 
+def source_label(source: object) -> str:
+    """What the API shows of a source: a file's name, or a stream's scheme only (URLs may hold passwords)."""
+    label = str(source)
+    return label if "://" not in label else label.split("://")[0] + "://…"
+
+
 def run_tag(now: float) -> str:
     """A short tag unique per camera connection: epoch milliseconds in base 36."""
     n, digits = int(now * 1000), ""
@@ -104,12 +112,12 @@ class CameraWorker:
     ) -> None:
         """sinks: every subscriber of this camera's event changes (store first)."""
         self.name, self.cam, self.source, self.service = name, cam, cam.source, service
-        self.detector = detector.for_camera(cam)
+        self.simulated = is_simulated(cam.source)
+        self.detector = None if self.simulated else detector.for_camera(cam)  # a simulated camera has detections
         self.sinks = sinks
         self.evidence_dir = evidence_dir
         self.on_evidence = on_evidence
-        label = str(cam.source)
-        self.state = CameraState(name, label if "://" not in label else label.split("://")[0] + "://…")
+        self.state = CameraState(name, source_label(cam.source))
         self.latest: bytes | None = None  # JPEG of the newest frame
         self.selection = Selection(cam.selection, service.timezone, time.time())
         self._overlay: FrameResult | None = None  # the newest analysed frame's tracks and alarms, for live views
@@ -133,6 +141,9 @@ class CameraWorker:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        if self.simulated:
+            self._simulate()
+            return
         while not self._stop.is_set():
             try:
                 src = open_source(
@@ -179,8 +190,33 @@ class CameraWorker:
         log.warning("%s: %s (retry in %.0f s)", self.name, error, delay)
         self._stop.wait(delay)
 
+    def _simulate(self) -> None:
+        """A `sim://` camera: its cached detections through tracking, rules and events at real time, no frames."""
+        try:
+            sim = SimulatedSource(str(self.source), self.cam.detect.fps)
+        except CctvError as exc:
+            self.state.status, self.state.error = "failed", str(exc)
+            return
+        state = self.state
+        state.connects, state.status = 1, "live"
+        offset = zlib.crc32(self.name.encode()) % 1000 / 1000 * sim.duration  # cameras of one clip out of step
+        run = CameraRun(self.name, self.cam, fps=sim.fps, subscribers=[*self.sinks, self._count], run=run_tag(time.time()),
+                        timezone=self.service.timezone)
+        with run:
+            for frame in sim.play(self._stop, offset):
+                run.step(frame.pts, frame.index, frame.detections)
+                now = time.time()
+                state.frames_analysed += 1
+                state.frames_dropped, state.last_frame_at = sim.dropped, frame.pts
+                state.frames_in = state.frames_analysed + state.frames_dropped
+                state.lags.append(now - frame.pts)
+                state.sample(now)
+                self.selection.observe(now, state.open_events, set())
+        state.status = "stopped"
+
     def _segment(self, src: VideoSource) -> None:
         """Run one connection until the source ends or stop(); end its events and finish its clips."""
+        assert self.detector is not None  # a real camera's
         evidence = self.service.evidence
         recorder = BackgroundEvidence(
             EvidenceRecorder(
@@ -225,6 +261,23 @@ class CameraWorker:
                 self.state.evidence_dropped = evidence_dropped0 + recorder.dropped
                 self.state.time_jumps = jumps0 + src.stats.discontinuities
 
+    def status(self, now: float) -> dict[str, Any]:
+        """The camera as the API shows it (JSON values: a cluster node records it in the camera's lease)."""
+        state, selection = self.state, self.selection.state(now)
+        fps_in, fps_analysed = state.rates(now)
+        return {
+            "id": self.name, "source": state.source, "status": state.status, "connected": state.status == "live",
+            "error": state.error, "connects": state.connects, "stalls": state.stalls, "time_jumps": state.time_jumps,
+            "fps_in": round(fps_in, 2), "fps_analysed": round(fps_analysed, 2), "frames_in": state.frames_in,
+            "frames_analysed": state.frames_analysed, "frames_dropped": state.frames_dropped,
+            "inferences": state.inferences, "evidence_dropped": state.evidence_dropped,
+            "last_frame_at": state.last_frame_at, "lag_p50": state.lag(0.5), "lag_p95": state.lag(0.95),
+            "open_events": state.open_events, "events_started": state.events_started,
+            "has_frame": self.latest is not None, "selected": selection.selected,
+            "selection_reason": selection.reason, "selected_since": selection.since,
+            "selection_share": round(selection.share, 4),
+        }
+
     def view(self, width: int) -> tuple[int, bytes] | None:
         """The newest sampled frame as a JPEG `width` pixels wide, with the camera's zones and lines and the newest
         analysed tracks and alarms drawn (carried over the frames that were not analysed): (frame index, JPEG).
@@ -255,7 +308,7 @@ class CameraWorker:
         state.frames_dropped += dropped
         state.frames_in += len(frames) + dropped
         state.frames_analysed += len(frames)
-        state.inferences = self.detector.inferences
+        state.inferences = self.detector.inferences if self.detector is not None else 0
         state.last_frame_at = frames[-1].pts
         state.lags.extend(now - f.pts for f in frames)
         state.sample(now)

@@ -29,16 +29,28 @@ Items = Sequence[tuple[np.ndarray, Sequence[Box] | None]]
 
 
 class SharedDetector:
-    def __init__(self, model_cfg: ModelConfig, observe: Callable[[float], None] | None = None) -> None:
-        """observe: called with the seconds of every inference (for the latency histogram)."""
+    def __init__(
+        self, model_cfg: ModelConfig, observe: Callable[[float], None] | None = None, lazy: bool = False
+    ) -> None:
+        """observe: called with the seconds of every inference (for the latency histogram); lazy: load the model
+        only once a camera needs it (a site of simulated cameras never does), not at once (a bad model fails
+        the start)."""
         self.model_cfg = model_cfg
-        self.base = load_model(model_cfg, DetectOptions())
+        self._base = None if lazy else load_model(model_cfg, DetectOptions())
+        self._load = threading.Lock()
         self.pose: Detector | None = None
         self.observe = observe
         self._cond = threading.Condition()
         self._next_ticket = 0
         self._serving = 0
         self.waiting = 0  # cameras waiting for their turn
+
+    @property
+    def base(self) -> Detector:
+        with self._load:
+            if self._base is None:
+                self._base = load_model(self.model_cfg, DetectOptions())
+            return self._base
 
     def for_camera(self, cam: CameraConfig) -> CameraDetector:
         """The camera's classes and thresholds over the shared networks (the pose model loaded once, when needed)."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from pipeline.live.camera import CameraWorker
+from pipeline.live.cluster import ClusterNode
 from pipeline.live.detector import SharedDetector
 from pipeline.live.writer import StoreWriter
 
@@ -31,14 +32,15 @@ class ServiceMetrics:
 
     def watch(
         self,
-        cameras: Mapping[str, CameraWorker],
+        cameras: Callable[[], Mapping[str, CameraWorker]],
         detector: SharedDetector,
         events: Counter[tuple[str, str]],
         writer: StoreWriter,
+        cluster: ClusterNode | None = None,
     ) -> None:
-        """Read these cameras, the detector's queue, the events started by (camera, rule) and the store's
-        health at every scrape."""
-        self.registry.register(_ServiceCollector(cameras, detector, events, writer))
+        """Read the cameras running here, the detector's queue, the events started by (camera, rule), the store's
+        health and (a cluster node) its leases at every scrape."""
+        self.registry.register(_ServiceCollector(cameras, detector, events, writer, cluster))
 
     def render(self, cameras: Collection[str] | None = None) -> bytes:
         """The text exposition; with `cameras`, series labelled with any other camera are left out."""
@@ -52,12 +54,14 @@ class ServiceMetrics:
 class _ServiceCollector(Collector):
     def __init__(
         self,
-        cameras: Mapping[str, CameraWorker],
+        cameras: Callable[[], Mapping[str, CameraWorker]],
         detector: SharedDetector,
         events: Counter[tuple[str, str]],
         writer: StoreWriter,
+        cluster: ClusterNode | None,
     ) -> None:
         self.cameras, self.detector, self.events, self.writer = cameras, detector, events, writer
+        self.cluster = cluster
 
     def collect(self) -> Iterator[Metric]:
         now = time.time()
@@ -88,7 +92,7 @@ class _ServiceCollector(Collector):
             "cctv_camera_selected_seconds", "Seconds the camera spent on the operators' wall", labels=["camera"]
         )
         share = GaugeMetricFamily("cctv_camera_selection_share", "Share of its time on the wall", labels=["camera"])
-        for name, worker in self.cameras.items():
+        for name, worker in self.cameras().items():
             state = worker.state
             rate_in, rate_done = state.rates(now)
             up.add_metric([name], float(state.status == "live"))
@@ -123,3 +127,31 @@ class _ServiceCollector(Collector):
         lost = CounterMetricFamily("cctv_store_writes_dropped", "Writes lost because the spool was full")
         lost.add_metric([], health.dropped)
         yield from (store_up, spooled, lost)
+        if self.cluster is not None:
+            yield from _cluster_metrics(self.cluster)
+
+
+def _cluster_metrics(node: ClusterNode) -> Iterator[Metric]:
+    view = node.view
+    nodes = GaugeMetricFamily("cctv_cluster_nodes", "Live nodes of the cluster, as this node last saw it")
+    nodes.add_metric([], len(view.live_nodes))
+    held = GaugeMetricFamily("cctv_cluster_cameras", "Cameras run by each live node", labels=["node"])
+    owners = Counter(owner.name for camera in node.cameras if (owner := view.owner(camera)) is not None)
+    for name in sorted(view.live_nodes):
+        held.add_metric([name], owners[name])
+    unassigned = GaugeMetricFamily("cctv_cluster_cameras_unassigned", "Cameras no live node runs now")
+    unassigned.add_metric([], len(node.cameras) - sum(owners.values()))
+    oldest = GaugeMetricFamily(
+        "cctv_cluster_lease_renewed_age_seconds", "Seconds since this node's least recently renewed lease"
+    )
+    ages = [view.at - lease.renewed_at for lease in view.leases.values() if lease.node == node.name]
+    oldest.add_metric([], max(ages, default=0.0))
+    yield from (nodes, held, unassigned, oldest)
+    for field, text in (
+        ("renewals", "Leases this node renewed"), ("claims", "Cameras this node took (start, failover, rebalance)"),
+        ("given_back", "Cameras this node gave back in a rebalance"), ("lost", "Cameras taken from this node"),
+        ("failed_rounds", "Lease rounds the database did not answer"),
+    ):
+        counter = CounterMetricFamily(f"cctv_cluster_{field}", text)
+        counter.add_metric([], getattr(node.counts, field))
+        yield counter

@@ -11,16 +11,18 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from typing import Any
 
 from pipeline.config import SiteConfig
 from pipeline.events import EventChange
 from pipeline.live.camera import CameraWorker
+from pipeline.live.cluster import ClusterNode, advertised_url
 from pipeline.live.detector import SharedDetector
 from pipeline.live.metrics import ServiceMetrics
 from pipeline.live.mqtt import MqttPublisher
-from pipeline.live.writer import StoreWriter
-from pipeline.store import EVIDENCE_DIR, EventStore, RetentionPolicy
+from pipeline.live.sim import is_simulated
+from pipeline.live.writer import SPOOL_FILE, StoreWriter
+from pipeline.store import EVIDENCE_DIR, EventStore, Listener, RetentionPolicy
 
 log = logging.getLogger(__name__)
 
@@ -29,63 +31,116 @@ DISK_CHECK_S = 5.0  # how often free space is checked: a 1 GB margin lasts minut
 
 
 class LiveSite:
+    """The cameras this process runs: all of the site's, or, as a node of a cluster, those it holds leases of."""
+
     def __init__(self, site: SiteConfig, store: EventStore) -> None:
         self.site = site
         self.store = store
         self.events_by_rule: Counter[tuple[str, str]] = Counter()
         self.metrics = ServiceMetrics()
-        self.detector = SharedDetector(site.model, observe=self.metrics.inference.observe)
-        self.writer = StoreWriter(store)
+        simulated = all(is_simulated(cam.source) for cam in site.cameras.values())
+        self.detector = SharedDetector(site.model, observe=self.metrics.inference.observe, lazy=simulated)
+        cluster = site.service.cluster
+        self.writer = StoreWriter(store, SPOOL_FILE if cluster is None else f"spool-{cluster.node}.jsonl")
         self.mqtt = MqttPublisher(site.service.mqtt) if site.service.mqtt is not None else None
         if self.mqtt is not None:
-            store.subscribe(self.mqtt)
+            store.subscribe(self.mqtt)  # this process's changes only: each node publishes its own cameras' events
         self._lock = threading.Lock()
-        self.cameras = {
-            name: CameraWorker(
-                name,
-                cam,
-                site.service,
-                self.detector,
-                [self.writer.apply, self._count],
-                store.data_dir / EVIDENCE_DIR / name,
-                self.writer.set_evidence,
-            )
-            for name, cam in site.cameras.items()
-        }
-        self.metrics.watch(self.cameras, self.detector, self.events_by_rule, self.writer)
+        self.cameras: dict[str, CameraWorker] = {}  # those running here, replaced whole on a change (readers copy none)
+        self.cluster: ClusterNode | None = None
+        self.listener: Listener | None = None
+        if cluster is not None:
+            self.listener = store.join_cluster(cluster.node)
+            url = advertised_url(site.service, cluster)
+            self.cluster = ClusterNode(cluster, url, site.cameras, store.leases, self._statuses, self.run_cameras,
+                                       self.stop_camera)
+        self.metrics.watch(lambda: self.cameras, self.detector, self.events_by_rule, self.writer, self.cluster)
         self._retention = threading.Thread(target=self._retain, name="retention", daemon=True)
         self._stopping = threading.Event()
+        self._store_clean = False  # an earlier run's spool is written: clean-up after a crash may run
         self.ended_at_stop = 0  # events open when stop() was called, which it ended
 
     def start(self) -> None:
-        """Clean up after a killed run (open events ended, partial files deleted), then start the cameras."""
-        if self.writer.flush_spool():
-            self.store.end_interrupted(self.cameras)
-            self.store.reconcile(grace_seconds=0)
-        else:  # the spool names files no row does yet: they are not orphans
+        """Clean up after a killed run (open events ended, partial files deleted), then start the cameras
+        (a cluster node: join, then take its share of them)."""
+        if self.cluster is not None:
+            self.cluster.join()
+        self._store_clean = self.writer.flush_spool()
+        if not self._store_clean:  # the spool names files no row does yet: they are not orphans
             log.warning("event store unavailable at start (%s): clean-up after a crash waits", self.writer.health().reason)
         self.writer.start()
-        for worker in self.cameras.values():
-            worker.start()
+        if self.cluster is None:
+            if self._store_clean:
+                self.store.end_interrupted(self.site.cameras)
+                self.store.reconcile(grace_seconds=0)
+            for name in self.site.cameras:
+                self._start_worker(name)
+        else:
+            assert self.listener is not None
+            self.listener.start()
+            self.cluster.start()
         self._retention.start()
 
+    def run_cameras(self, names: list[str]) -> None:
+        """Start cameras this node has just taken: what their last node left open is ended and cleaned up first
+        (that node is gone, or gave them back with everything written)."""
+        if self._store_clean:
+            self.store.end_interrupted(names)
+            self.store.reconcile(grace_seconds=0, cameras=names)
+        for name in names:
+            self._start_worker(name)
+
+    def stop_camera(self, name: str) -> None:
+        """Stop one camera (given back to the cluster): its open events ended, clips finished, all written."""
+        with self._lock:
+            worker = self.cameras.get(name)
+            self.cameras = {k: v for k, v in self.cameras.items() if k != name}
+        if worker is not None:
+            worker.stop()
+            worker.join(STOP_TIMEOUT_S)
+        self.writer.drain(STOP_TIMEOUT_S)
+
+    def _start_worker(self, name: str) -> None:
+        worker = CameraWorker(
+            name,
+            self.site.cameras[name],
+            self.site.service,
+            self.detector,
+            [self.writer.apply, self._count],
+            self.store.data_dir / EVIDENCE_DIR / name,
+            self.writer.set_evidence,
+        )
+        worker.start()
+        with self._lock:
+            self.cameras = {**self.cameras, name: worker}
+
+    def _statuses(self) -> dict[str, dict[str, Any]]:
+        now = time.time()
+        return {name: worker.status(now) for name, worker in self.cameras.items()}
+
     def stop(self) -> None:
-        """Graceful shutdown: every camera ends its open events and finishes its clips, and all is written."""
+        """Graceful shutdown: every camera ends its open events and finishes its clips, and all is written
+        (a cluster node then gives its leases back, so others take its cameras at once)."""
         self._stopping.set()
-        self.ended_at_stop = sum(worker.state.open_events for worker in self.cameras.values())
-        for worker in self.cameras.values():
+        if self.cluster is not None:
+            self.cluster.stop()
+        cameras = self.cameras
+        self.ended_at_stop = sum(worker.state.open_events for worker in cameras.values())
+        for worker in cameras.values():
             worker.stop()
         deadline = time.monotonic() + STOP_TIMEOUT_S
-        for worker in self.cameras.values():
+        for worker in cameras.values():
             worker.join(max(0.0, deadline - time.monotonic()))
         self.writer.stop(max(1.0, deadline - time.monotonic()))
+        if self.cluster is not None:
+            try:
+                self.cluster.leave()
+            except Exception as exc:  # the database is away: the leases lapse instead
+                log.warning("could not give the leases back (%s): they lapse in %g s", exc, self.cluster.config.lease_seconds)
+        if self.listener is not None:
+            self.listener.stop()
         if self.mqtt is not None:
             self.mqtt.close()
-
-    def selection_share(self, now: float, cameras: Iterable[str] | None = None) -> float:
-        """Share of all camera-time (of `cameras`, default all) spent on the wall since the cameras started."""
-        states = [self.cameras[name].selection.state(now) for name in (self.cameras if cameras is None else cameras)]
-        return round(sum(s.share for s in states) / len(states), 4) if states else 0.0
 
     def _count(self, change: EventChange) -> None:
         if change.kind == "start":
@@ -104,6 +159,8 @@ class LiveSite:
         due = time.monotonic() + retention.interval_minutes * 60
         while not self._stopping.wait(min(DISK_CHECK_S, retention.interval_minutes * 60)):
             try:
+                if self.cluster is not None and not self.cluster.leader:  # one node keeps the shared evidence
+                    continue
                 if time.monotonic() < due and not self.store.retention.shortfall(policy.min_free_bytes):
                     continue
                 due = time.monotonic() + retention.interval_minutes * 60

@@ -2,7 +2,8 @@
 and never lost when the store fails.
 
 A camera hands its changes over and goes on with its detector turn; one thread writes them to the
-store in the order they were handed over, and the store then publishes each committed change (the
+store in the order they were handed over (all that wait at once in one transaction, so a busy site
+costs a commit per batch rather than per change), and the store then publishes each committed change (the
 live stream, MQTT). When the store cannot be written (a lock held too long, a full disk, PostgreSQL
 down), the write and every one after it go to a spool on disk (`data/spool.jsonl`, one JSON line
 each, fsynced), in order, and are written from it once the store is back, retried with back-off.
@@ -31,6 +32,7 @@ from pipeline.store import EventStore, driver_message
 log = logging.getLogger(__name__)
 
 SPOOL_FILE = "spool.jsonl"
+BATCH = 200  # event changes written in one transaction at most (a burst of a busy site's cameras)
 MAX_SPOOLED = 100_000  # writes kept while the store is away (about 100 MB): days of a busy site's events
 RETRY_FIRST_S, RETRY_MAX_S = 0.5, 10.0
 STORE_DOWN = (DBAPIError, OSError)  # the store failed, not the write: keep it for later
@@ -59,10 +61,11 @@ _STOP = None  # the queue item that ends the thread once everything before it is
 
 
 class StoreWriter:
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, spool: str = SPOOL_FILE) -> None:
+        """spool: the spool's file name in the data dir (each node of a cluster sharing one has its own)."""
         self.store = store
-        self.spool_path = store.data_dir / SPOOL_FILE
-        self._queue: queue.Queue[Write | None] = queue.Queue()
+        self.spool_path = store.data_dir / spool
+        self._queue: queue.Queue[Write | threading.Event | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="store writer", daemon=True)
         self._pending: deque[Write] = deque(self._read_spool())  # in the spool file, in order
         self._reason: str | None = "writes spooled by an earlier run" if self._pending else None
@@ -98,6 +101,12 @@ class StoreWriter:
     def health(self) -> StoreHealth:
         return StoreHealth(self._reason is None, self._reason, len(self._pending), self.dropped)
 
+    def drain(self, timeout: float) -> bool:
+        """Wait until everything queued so far has been written or spooled (True), at most `timeout` s."""
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
+
     def stop(self, timeout: float | None = None) -> None:
         """Write everything queued so far (what the store does not take stays spooled), then end the thread."""
         self._queue.put(_STOP)
@@ -107,34 +116,61 @@ class StoreWriter:
         while True:
             wait = None if not self._pending else max(0.0, self._retry_at - time.monotonic())
             try:
-                item = self._queue.get(timeout=wait)
+                items = [self._queue.get(timeout=wait)]
             except queue.Empty:
-                item = None
-            else:
-                if item is _STOP:
-                    self._flush()
-                    return
+                items = []
+            while items and isinstance(items[-1], Write) and len(items) < BATCH:  # what else is waiting, at once
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            writes = [item for item in items if isinstance(item, Write)]
             if self._pending:
-                if item is not None:
+                for item in writes:
                     self._spool(item)
                 if time.monotonic() >= self._retry_at:
                     self._flush()
-            elif item is not None and not self._write(item):
-                self._spool(item)
-
-    def _write(self, item: Write) -> bool:
-        """Write one item; False when the store is down (the item is then to be kept)."""
-        try:
-            if item.kind == "change":
-                event = item.data["event"]
-                self.store.apply(EventChange(item.data["kind"], Event(**{**event, "box": tuple(event["box"])})))
             else:
-                self.store.set_evidence(item.data["event_id"], **item.data["files"])
+                self._write_batch(writes)
+            for item in items:
+                if isinstance(item, threading.Event):  # a drain(): everything before it is handled
+                    item.set()
+            if items and items[-1] is _STOP:
+                self._flush()
+                return
+
+    def _write_batch(self, writes: list[Write]) -> None:
+        """Runs of event changes in one transaction each, evidence paths one by one, in order; once the store
+        fails, that write and all after it are spooled."""
+        start = 0
+        while start < len(writes):
+            end = start + 1
+            while writes[start].kind == "change" and end < len(writes) and writes[end].kind == "change":
+                end += 1
+            if not self._write(writes[start:end]):
+                for item in writes[start:]:
+                    self._spool(item)
+                return
+            start = end
+
+    def _write(self, items: list[Write]) -> bool:
+        """Write a run of event changes, or one evidence item; False when the store is down (they are then kept)."""
+        try:
+            if items[0].kind == "change":
+                changes = []
+                for item in items:
+                    event = item.data["event"]
+                    changes.append(EventChange(item.data["kind"], Event(**{**event, "box": tuple(event["box"])})))
+                self.store.apply_all(changes)
+            else:
+                self.store.set_evidence(items[0].data["event_id"], **items[0].data["files"])
         except STORE_DOWN as exc:
             self._degraded(exc)
             return False
         except Exception:  # a write the store refuses for itself (a bug): never block the ones after it
-            log.exception("event store write failed: %s", item.line().strip()[:200])
+            if len(items) > 1:  # find the one it refuses: the others are written
+                return all([self._write([item]) for item in items])
+            log.exception("event store write failed: %s", items[0].line().strip()[:200])
         return True
 
     def _degraded(self, exc: BaseException) -> None:
@@ -164,7 +200,7 @@ class StoreWriter:
         """Write spooled items in order until one fails; the spool file then holds exactly what is left."""
         written = 0
         while self._pending:
-            if not self._write(self._pending[0]):
+            if not self._write([self._pending[0]]):
                 break
             self._pending.popleft()
             written += 1
@@ -177,7 +213,7 @@ class StoreWriter:
             self._rewrite_spool()
 
     def _rewrite_spool(self) -> None:
-        tmp = self.spool_path.with_name(f".{SPOOL_FILE}.part")
+        tmp = self.spool_path.with_name(f".{self.spool_path.name}.part")
         try:
             tmp.write_text("".join(item.line() for item in self._pending), encoding="utf-8")
             os.replace(tmp, self.spool_path)

@@ -8,14 +8,16 @@ the API, the live service and the CLI use; each job is a module of its own behin
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Self, TextIO
 
 from sqlalchemy import Engine
 
+from pipeline.errors import CctvError
 from pipeline.events import EventChange
 from pipeline.store.audit import AuditCheck, AuditEntry, AuditLog
+from pipeline.store.cluster import Lease, Leases, NodeInfo, NodeNameTaken
 from pipeline.store.db import MAX_LIMIT, Database, alembic_config, driver_message, migrate
 from pipeline.store.events import (
     ACTIONS,
@@ -27,6 +29,7 @@ from pipeline.store.events import (
     StoredEvent,
     StoreSubscriber,
 )
+from pipeline.store.notify import Listener, Notifier
 from pipeline.store.retention import EVIDENCE_DIR, ORPHAN_GRACE_S, Retention, RetentionPolicy, evidence_path
 from pipeline.store.tokens import ROLES, Role, TokenInfo, TokenRecord, Tokens, TokenState
 
@@ -39,6 +42,11 @@ __all__ = [
     "AuditEntry",
     "EventNotFound",
     "EventStore",
+    "Lease",
+    "Leases",
+    "Listener",
+    "NodeInfo",
+    "NodeNameTaken",
     "Review",
     "RetentionPolicy",
     "ReviewState",
@@ -64,6 +72,7 @@ class EventStore:
         self.audits = AuditLog(db)
         self.tokens = Tokens(db)
         self.retention = Retention(db)
+        self.leases = Leases(db)  # a cluster's nodes and who runs which camera
 
     @classmethod
     def open(cls, target: str | Path, data_dir: str | Path | None = None, clock: Callable[[], float] = time.time) -> EventStore:
@@ -102,12 +111,30 @@ class EventStore:
 
     # -- events and reviews (store/events.py); committed changes go to subscribers -------------------
 
-    def subscribe(self, subscriber: StoreSubscriber) -> None:
-        """Be told every committed change: start, update, end, evidence, review."""
+    def subscribe(self, subscriber: StoreSubscriber, *, cluster_wide: bool = False) -> None:
+        """Be told every committed change: start, update, end, evidence, review; `cluster_wide`: also those
+        the other nodes of a cluster commit (once `join_cluster` listens for them)."""
         self.events.subscribers.append(subscriber)
+        if cluster_wide:
+            self.events.cluster_subscribers.append(subscriber)
+
+    def join_cluster(self, node: str) -> Listener:
+        """Tell the other nodes of every change committed here, and listen for theirs (start the listener)."""
+        if self.engine.dialect.name != "postgresql":
+            raise CctvError(
+                f"a cluster node needs a PostgreSQL service.database, not {self.engine.dialect.name}: "
+                "every node shares the events, leases and change notifications through it"
+            )
+        self.events.announcer = Notifier(node)
+        return Listener(self.db, self.events, node, self.events.publish_remote)
 
     def apply(self, change: EventChange) -> None:
-        self.events.apply(change)
+        """An event bus subscriber: one change written."""
+        self.events.apply([change])
+
+    def apply_all(self, changes: Sequence[EventChange]) -> None:
+        """Changes written in order in one transaction (all or none)."""
+        self.events.apply(changes)
 
     def end_interrupted(self, cameras: Iterable[str]) -> list[str]:
         return self.events.end_interrupted(cameras)
@@ -212,5 +239,7 @@ class EventStore:
     def retain(self, policy: RetentionPolicy) -> list[str]:
         return self.retention.retain(policy)
 
-    def reconcile(self, grace_seconds: float = ORPHAN_GRACE_S) -> tuple[list[str], list[str]]:
-        return self.retention.reconcile(grace_seconds)
+    def reconcile(
+        self, grace_seconds: float = ORPHAN_GRACE_S, cameras: Collection[str] | None = None
+    ) -> tuple[list[str], list[str]]:
+        return self.retention.reconcile(grace_seconds, cameras)

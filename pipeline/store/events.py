@@ -8,7 +8,7 @@ engine, `evidence` when its files are recorded, `review` when an operator decide
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Literal, cast
 
@@ -51,6 +51,7 @@ class StoredEvent:
     thumbnail: str | None
     raw_clip: str | None = None
     tracks: str | None = None  # the clip's tracked boxes (JSON), for exports
+    interrupted: bool = False  # ended by the service after the run that raised it was killed
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,8 @@ def _stored(row: EventRow) -> StoredEvent:
     event = Event(**{**values, "box": tuple(row.box)})
     state = cast(ReviewState, row.review_state)
     return StoredEvent(
-        event, row.created_at, row.updated_at, state, row.clip, row.snapshot, row.thumbnail, row.raw_clip, row.tracks
+        event, row.created_at, row.updated_at, state, row.clip, row.snapshot, row.thumbnail, row.raw_clip, row.tracks,
+        bool(row.interrupted),
     )
 
 
@@ -97,34 +99,56 @@ def _row(session: Session, event_id: str) -> EventRow:
 class EventRecords:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.subscribers: list[StoreSubscriber] = []
+        self.subscribers: list[StoreSubscriber] = []  # told of every change this process commits
+        self.cluster_subscribers: list[StoreSubscriber] = []  # and of other nodes' changes (notify.Listener)
+        self.announcer: Callable[[Session, Sequence[StoreChange]], None] | None = None  # notify.Notifier
 
-    def _publish(self, changes: Iterable[StoreChange]) -> None:
+    def _announce(self, session: Session, changes: list[StoreChange]) -> list[StoreChange]:
+        """Within the write's transaction: tell the announcer (a cluster's NOTIFY, sent only if it commits)."""
+        if self.announcer is not None and changes:
+            self.announcer(session, changes)
+        return changes
+
+    def publish_remote(self, change: StoreChange) -> None:
+        """Another node's committed change, to the subscribers that want the whole cluster's."""
+        self._publish([change], self.cluster_subscribers)
+
+    def _publish(self, changes: Iterable[StoreChange], subscribers: list[StoreSubscriber] | None = None) -> None:
         """Hand committed changes to every subscriber; one failing never fails the write or the others."""
         for change in changes:
-            for subscriber in self.subscribers:
+            for subscriber in self.subscribers if subscribers is None else subscribers:
                 try:
                     subscriber(change)
                 except Exception:
                     log.exception("a store subscriber failed on %s of %s", change.kind, change.event.id)
 
-    def apply(self, change: EventChange) -> None:
-        """Upsert the event of one bus change; review state, evidence and created_at are kept."""
-        values = {name: getattr(change.event, name) for name in EVENT_FIELDS}
-        values["box"] = [float(v) for v in change.event.box]
+    def apply(self, changes: Sequence[EventChange]) -> None:
+        """Upsert the events of bus changes, in order, in one transaction (a busy site's writer hands them over
+        in batches); review state, evidence and created_at are kept."""
+        if not changes:
+            return
         now = self.db.clock()
         with self.db.sessions.begin() as session:
-            row = session.get(EventRow, change.event.id, with_for_update=True)
-            if row is None:
-                row = EventRow(**values, created_at=now, updated_at=now, review_state="unreviewed")
-                session.add(row)
-            else:
-                for name, value in values.items():
-                    setattr(row, name, value)
-                row.updated_at = now
+            ids = {change.event.id for change in changes}
+            locked = select(EventRow).where(EventRow.id.in_(ids)).order_by(EventRow.id).with_for_update()
+            rows = {row.id: row for row in session.scalars(locked)}
+            stored = []
+            for change in changes:
+                values = {name: getattr(change.event, name) for name in EVENT_FIELDS}
+                values["box"] = [float(v) for v in change.event.box]
+                row = rows.get(change.event.id)
+                if row is None:
+                    row = rows[change.event.id] = EventRow(**values, created_at=now, updated_at=now,
+                                                           review_state="unreviewed")
+                    session.add(row)
+                else:
+                    for name, value in values.items():
+                        setattr(row, name, value)
+                    row.updated_at = now
+                stored.append(StoreChange(change.kind, _stored(row)))
             session.flush()
-            stored = _stored(row)
-        self._publish([StoreChange(change.kind, stored)])
+            published = self._announce(session, stored)
+        self._publish(published)
 
     def end_interrupted(self, cameras: Iterable[str]) -> list[str]:
         """End the events of `cameras` a killed run left open, at their last update; returns their ids.
@@ -132,15 +156,17 @@ class EventRecords:
         Only for the live service at start-up, whose event times are wall-clock seconds like updated_at.
         """
         with self.db.sessions.begin() as session:
-            rows = session.scalars(select(EventRow).where(EventRow.end.is_(None), EventRow.camera.in_(list(cameras))))
+            open_rows = select(EventRow).where(EventRow.end.is_(None), EventRow.camera.in_(list(cameras)))
+            rows = session.scalars(open_rows.order_by(EventRow.id).with_for_update())  # locked in the writers' order
             ended = []
             for row in rows:
                 row.end = max(row.start, row.updated_at)
+                row.interrupted = True
                 ended.append(row)
             if ended:
                 add_entry(self.db, session, "service", "end_interrupted", None, {"events": [r.id for r in ended]})
             session.flush()
-            changes = [StoreChange("end", _stored(row)) for row in ended]
+            changes = self._announce(session, [StoreChange("end", _stored(row)) for row in ended])
         self._publish(changes)
         return [c.event.id for c in changes]
 
@@ -208,8 +234,9 @@ class EventRecords:
             session.flush()
             detail = {"note": note}
             add_entry(self.db, session, operator, f"review.{action}", event_id, detail, camera=row.camera, source=source)
-            stored, result = _stored(row), Review(review.id, event_id, action, operator, note, now)
-        self._publish([StoreChange("review", stored)])
+            changes = self._announce(session, [StoreChange("review", _stored(row))])
+            result = Review(review.id, event_id, action, operator, note, now)
+        self._publish(changes)
         return result
 
     def reviews(self, event_id: str) -> list[Review]:
@@ -239,6 +266,6 @@ class EventRecords:
                 setattr(row, name, value)
             row.updated_at = self.db.clock()
             session.flush()
-            stored = _stored(row)
-        self._publish([StoreChange("evidence", stored)])
-        return stored
+            changes = self._announce(session, [StoreChange("evidence", _stored(row))])
+        self._publish(changes)
+        return changes[0].stored

@@ -47,6 +47,9 @@ class EventRow(Base):
     snapshot: Mapped[str | None] = mapped_column(String(512))
     thumbnail: Mapped[str | None] = mapped_column(String(512))
     tracks: Mapped[str | None] = mapped_column(String(512))  # the boxes of every tracked object in the clip (export)
+    interrupted: Mapped[bool] = mapped_column(  # ended by the service: the run that raised it was killed
+        Boolean, default=False, server_default=false()
+    )
 
     __table_args__ = (
         Index("ix_events_start_id", "start", "id"),
@@ -100,3 +103,28 @@ class TokenRow(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     cameras: Mapped[list[str] | None] = mapped_column(JSON)  # the cameras it may see (with `groups`; both null: all)
     groups: Mapped[list[str] | None] = mapped_column(JSON)  # camera groups of the site config it may see
+
+
+class NodeRow(Base):
+    """A `cctv serve --node` process of a cluster: where its API answers and how many cameras it may run."""
+
+    __tablename__ = "cluster_nodes"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    url: Mapped[str] = mapped_column(String(512))  # its API, for frames of the cameras it runs
+    capacity: Mapped[int] = mapped_column(Integer)  # cameras it may run (0: an API-only node)
+    started_at: Mapped[float] = mapped_column(Float)
+    heartbeat_at: Mapped[float] = mapped_column(Float)  # wall clock: a node silent for a lease's length is gone
+
+
+class LeaseRow(Base):
+    """The one node that runs a camera until `expires_at`, unless it renews; its camera's state as last renewed."""
+
+    __tablename__ = "camera_leases"
+
+    camera: Mapped[str] = mapped_column(String(128), primary_key=True)
+    node: Mapped[str] = mapped_column(String(128), index=True)
+    acquired_at: Mapped[float] = mapped_column(Float)
+    renewed_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    status: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the camera as its node's API shows it

@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.exc import DBAPIError
 
 from pipeline.errors import CctvError
@@ -31,6 +31,11 @@ ORPHAN_GRACE_S = 60.0  # a recorder may be writing a file whose path is not stor
 _HAS_EVIDENCE = or_(*(getattr(EventRow, k).is_not(None) for k in EVIDENCE))
 
 log = logging.getLogger(__name__)
+
+
+def _with_evidence(cameras: Collection[str] | None) -> Select[tuple[EventRow]]:
+    query = select(EventRow).where(_HAS_EVIDENCE)
+    return query if cameras is None else query.where(EventRow.camera.in_(list(cameras)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,15 +118,18 @@ class Retention:
         path = None if relative is None else self._path(relative)
         return path.stat().st_size if path is not None and path.is_file() else 0
 
-    def _evidence_files(self) -> Iterator[Path]:
+    def _evidence_files(self, cameras: Collection[str] | None = None) -> Iterator[Path]:
+        """Every evidence file, or those of `cameras` (each camera's files are in its own folder)."""
         root = self.db.data_dir / EVIDENCE_DIR
-        return (p for p in root.rglob("*") if p.is_file()) if root.is_dir() else iter(())
+        roots = [root] if cameras is None else [root / camera for camera in cameras]
+        return (p for top in roots if top.is_dir() for p in top.rglob("*") if p.is_file())
 
-    def clear_missing(self) -> list[str]:
-        """Clear every stored path whose file has gone missing; returns them, relative to the data dir."""
+    def clear_missing(self, cameras: Collection[str] | None = None) -> list[str]:
+        """Clear every stored path (of `cameras`' events, if given) whose file has gone missing; returns them,
+        relative to the data dir."""
         cleared: list[str] = []
         with self.db.sessions.begin() as session:
-            rows = session.scalars(select(EventRow).where(_HAS_EVIDENCE))
+            rows = session.scalars(_with_evidence(cameras))
             for row in rows:
                 for name in EVIDENCE:
                     relative = getattr(row, name)
@@ -133,23 +141,26 @@ class Retention:
         self._missing = False
         return cleared
 
-    def reconcile(self, grace_seconds: float = ORPHAN_GRACE_S) -> tuple[list[str], list[str]]:
-        """Make rows and evidence files agree after a crash: clear paths to missing files, delete orphans.
+    def reconcile(
+        self, grace_seconds: float = ORPHAN_GRACE_S, cameras: Collection[str] | None = None
+    ) -> tuple[list[str], list[str]]:
+        """Make rows and evidence files agree after a crash: clear paths to missing files, delete orphans
+        (of `cameras` only, if given: a cluster node cleans up after the cameras it takes over).
 
         Orphans younger than `grace_seconds` are kept, since a running recorder may not have stored their
         path yet; the live service, the only writer, passes 0 before its cameras start.
         Returns (cleared paths, deleted orphan files), both relative to the data dir.
         """
-        cleared = self.clear_missing()
+        cleared = self.clear_missing(cameras)
         with self.db.sessions.begin() as session:
             referenced = {
                 self._path(relative)
-                for row in session.scalars(select(EventRow).where(_HAS_EVIDENCE))
+                for row in session.scalars(_with_evidence(cameras))
                 for relative in (getattr(row, name) for name in EVIDENCE)
                 if relative is not None
             }
         young = time.time() - grace_seconds  # file times are real wall time, whatever the clock
-        orphans = [p for p in self._evidence_files() if p not in referenced and p.stat().st_mtime <= young]
+        orphans = [p for p in self._evidence_files(cameras) if p not in referenced and p.stat().st_mtime <= young]
         for path in orphans:
             path.unlink(missing_ok=True)
         return cleared, [str(p.relative_to(self.db.data_dir)) for p in orphans]

@@ -13,8 +13,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from pipeline.api.auth import Viewer
-from pipeline.api.deps import AUTH_ERRORS, COMMON, NOT_FOUND, Hub, Live, camera_worker
-from pipeline.api.schemas import CameraOut
+from pipeline.api.deps import (
+    AUTH_ERRORS,
+    COMMON,
+    NOT_FOUND,
+    Hub,
+    Live,
+    camera_out,
+    camera_worker,
+    known_camera,
+    site_cameras,
+)
+from pipeline.api.proxy import forward
+from pipeline.api.schemas import CameraOut, Error
+from pipeline.store import NodeInfo
 
 router = APIRouter(responses=COMMON)
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -22,23 +34,26 @@ PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 @router.get("/api/cameras", responses=AUTH_ERRORS)
 def cameras(live: Live, who: Viewer) -> list[CameraOut]:
-    now = time.time()
-    return [CameraOut.of(worker, now) for name, worker in live.cameras.items() if who.sees(name)]
+    """Every camera of the site the caller may see; in a cluster, also those other nodes run (as last renewed)."""
+    return site_cameras(live, who, time.time())
 
 
 @router.get("/api/cameras/{camera_id}", responses=AUTH_ERRORS | NOT_FOUND)
 def camera(live: Live, who: Viewer, camera_id: str) -> CameraOut:
-    return CameraOut.of(camera_worker(live, who, camera_id), time.time())
+    known_camera(live, who, camera_id)
+    return camera_out(live, camera_id, time.time())
 
 
-@router.get(
-    "/api/cameras/{camera_id}/latest.jpg",
-    response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}}} | AUTH_ERRORS | NOT_FOUND,
-)
-def latest_frame(live: Live, who: Viewer, camera_id: str) -> Response:
+FRAME = {200: {"content": {"image/jpeg": {}}}} | AUTH_ERRORS | NOT_FOUND | {502: {"model": Error}}
+
+
+@router.get("/api/cameras/{camera_id}/latest.jpg", response_class=Response, responses=FRAME)
+async def latest_frame(request: Request, live: Live, who: Viewer, camera_id: str) -> Response:
     """The camera's newest frame (not audited: consoles poll it for the camera wall)."""
-    jpeg = camera_worker(live, who, camera_id).latest
+    worker = camera_worker(live, who, camera_id)
+    if isinstance(worker, NodeInfo):
+        return await forward(request, worker, camera_id)
+    jpeg = worker.latest
     if jpeg is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"camera {camera_id!r} has no frame yet")
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
@@ -47,15 +62,14 @@ def latest_frame(live: Live, who: Viewer, camera_id: str) -> Response:
 WIDTH = Annotated[int, Query(ge=160, le=1920, description="frame width in pixels")]
 
 
-@router.get(
-    "/api/cameras/{camera_id}/view.jpg",
-    response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}}} | AUTH_ERRORS | NOT_FOUND,
-)
-def view_frame(live: Live, who: Viewer, camera_id: str, width: WIDTH = 640) -> Response:
+@router.get("/api/cameras/{camera_id}/view.jpg", response_class=Response, responses=FRAME)
+async def view_frame(request: Request, live: Live, who: Viewer, camera_id: str, width: WIDTH = 640) -> Response:
     """The newest frame of the live video, drawn as in `live.mjpeg`: a wall of many cameras polls this, since a
     browser keeps only six connections to a server and each MJPEG stream holds one for good."""
-    view = camera_worker(live, who, camera_id).view(width)
+    worker = camera_worker(live, who, camera_id)
+    if isinstance(worker, NodeInfo):
+        return await forward(request, worker, camera_id)
+    view = await run_in_threadpool(worker.view, width)
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"camera {camera_id!r} has no frame yet")
     headers = {"Cache-Control": "no-store", "X-Frame-Index": str(view[0])}
@@ -65,13 +79,16 @@ def view_frame(live: Live, who: Viewer, camera_id: str, width: WIDTH = 640) -> R
 @router.get(
     "/api/cameras/{camera_id}/live.mjpeg",
     response_class=StreamingResponse,
-    responses={200: {"content": {"multipart/x-mixed-replace": {}}}} | AUTH_ERRORS | NOT_FOUND,
+    responses={200: {"content": {"multipart/x-mixed-replace": {}}}} | AUTH_ERRORS | NOT_FOUND | {502: {"model": Error}},
 )
 async def live_view(
     request: Request, live: Live, hub: Hub, who: Viewer, camera_id: str, width: WIDTH = 640,
 ) -> StreamingResponse:
-    """Live video as MJPEG (an `<img>` plays it): every sampled frame, with zones, lines, tracks and alarms drawn."""
+    """Live video as MJPEG (an `<img>` plays it): every sampled frame, with zones, lines, tracks and alarms drawn.
+    In a cluster, any node serves it: from the node that runs the camera."""
     worker = camera_worker(live, who, camera_id)
+    if isinstance(worker, NodeInfo):
+        return await forward(request, worker, camera_id)
     period = 1.0 / (2 * (worker.cam.detect.fps or 25.0))  # look twice per sampled frame
 
     async def frames() -> AsyncIterator[bytes]:

@@ -7,7 +7,7 @@ import time
 from fastapi import APIRouter, Request
 
 from pipeline.api.auth import Viewer
-from pipeline.api.deps import AUTH_ERRORS, COMMON, Live
+from pipeline.api.deps import AUTH_ERRORS, COMMON, Live, site_cameras
 from pipeline.api.schemas import Health, SiteOut
 
 router = APIRouter(prefix="/api", responses=COMMON)
@@ -26,7 +26,8 @@ def health(request: Request) -> Health:
 @router.get("/site", responses=AUTH_ERRORS)
 def site(live: Live, who: Viewer) -> SiteOut:
     """The site as the caller may see it: its cameras, their rules, their share of time on the wall."""
-    cameras = who.visible(live.cameras)
-    rules = {rule.name: rule.priority for name in cameras for rule in live.site.cameras[name].rules}
-    share = live.selection_share(time.time(), cameras)
-    return SiteOut(timezone=live.site.service.timezone, cameras=cameras, rules=rules, selection_share=share)
+    cameras = site_cameras(live, who, time.time())
+    rules = {rule.name: rule.priority for camera in cameras for rule in live.site.cameras[camera.id].rules}
+    share = round(sum(c.selection_share for c in cameras) / len(cameras), 4) if cameras else 0.0
+    names = [camera.id for camera in cameras]
+    return SiteOut(timezone=live.site.service.timezone, cameras=names, rules=rules, selection_share=share)

@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, HTTPException, status
 
-from fastapi import APIRouter, Depends, HTTPException, status
-
-from pipeline.api.auth import Admin, Principal, Store
+from pipeline.api.auth import SiteAdmin, Store
 from pipeline.api.deps import AUTH_ERRORS, COMMON, NOT_FOUND
 from pipeline.api.schemas import RevokeIn, RevokeOut, TokenOut
 
 router = APIRouter(prefix="/api/tokens", responses=COMMON)
-
-
-def site_admin(who: Admin) -> Principal:
-    """Tokens are the site's, not a camera's: a camera-scoped admin neither sees nor revokes any (it could
-    otherwise lock out the site's own admins)."""
-    if who.cameras is not None:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, "a camera-scoped admin may not manage tokens; use a site-wide one"
-        )
-    return who
-
-
-SiteAdmin = Annotated[Principal, Depends(site_admin)]
 
 
 @router.get("", responses=AUTH_ERRORS)

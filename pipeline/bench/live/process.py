@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -30,12 +31,15 @@ def free_port() -> int:
 class ServiceProcess:
     """`cctv serve` as a subprocess with its output in a log file (a pipe could fill and stall it)."""
 
-    def __init__(self, config: Path, port: int, log: Path, data: Path | None = None) -> None:
-        """data: the data dir (default: the config's); the service listens on loopback at `port`."""
+    def __init__(
+        self, config: Path, port: int, log: Path, data: Path | None = None, args: Sequence[str] = ()
+    ) -> None:
+        """data: the data dir (default: the config's); the service listens on loopback at `port`; args: more
+        `cctv serve` options (a cluster node's --node, say)."""
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log
         self._log = log.open("w", encoding="utf-8")
-        cmd = [sys.executable, "-m", "pipeline.cli", "serve", "--config", str(config)]
+        cmd = [sys.executable, "-m", "pipeline.cli", "serve", "--config", str(config), *args]
         cmd += ["--port", str(port), "--host", "127.0.0.1"] + (["--data", str(data)] if data is not None else [])
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, text=True)
         self.ps = psutil.Process(self.proc.pid)
@@ -120,12 +124,12 @@ class ServiceProcess:
         return self.returncode, round(time.monotonic() - started, 2)
 
 
-def create_token(config: Path, data: Path) -> str:
+def create_token(config: Path, data: Path, role: str = "viewer") -> str:
     from pipeline.serve import open_store, site_with_overrides
 
     service = site_with_overrides(config, data=str(data)).service
     with open_store(service) as store:
-        return store.create_token("bench", "viewer")
+        return store.create_token(f"bench-{role}", role)
 
 
 def parse_metrics(text: str) -> dict[str, float]:
