@@ -174,10 +174,11 @@ class ClusterNode:
         self.leases.heartbeat(self.name, self.url, self.capacity)
         running = self._running()
         with self._lock:
+            stopping = set(self._stopping)
             statuses = {**self._stopping, **running}
         held = self.leases.renew(self.name, statuses, seconds)
         self.counts.renewals += len(held)
-        for camera in sorted(running.keys() - held):
+        for camera in sorted(running.keys() - held - stopping):  # each lost camera stopped once
             log.warning("camera %s was taken over by another node while this one could not renew: stopping it", camera)
             self.counts.lost += 1
             self._give_back(camera, running[camera], release=False)
@@ -189,7 +190,7 @@ class ClusterNode:
         taken = {camera: view.leases[camera].node for camera in self.cameras if view.owner(camera) is not None}
         share = shares(len(self.cameras), [n for n in nodes if n.name in live])
         count = Counter(taken.values())
-        mine = sorted((c for c, node in taken.items() if node == self.name and c not in self._stopping),
+        mine = sorted((c for c, node in taken.items() if node == self.name and c not in stopping),
                       key=lambda c: preference(c, self.name))
         want = share.get(self.name, 0)
         short = sum(max(0, s - count[n]) for n, s in share.items() if n != self.name)  # what others are short of
