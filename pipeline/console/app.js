@@ -502,7 +502,7 @@ function renderWall() {
     if (wall.children[index] !== tile) wall.insertBefore(tile, wall.children[index] ?? null);
   });
   $("#wall-empty").hidden = cameras.length > 0;
-  const problems = state.cameras.filter((c) => !shown.has(c.id) && ["failed", "reconnecting"].includes(c.status));
+  const problems = state.cameras.filter((c) => !shown.has(c.id) && ["failed", "reconnecting", "stalled", "unassigned"].includes(c.status));
   $("#wall-problems").hidden = problems.length === 0;
   $("#wall-problems-list").textContent = problems.map((c) => `${c.id}: ${t(`cam_${c.status}`)}${c.error ? ` (${c.error})` : ""}`).join(" · ");
   updateWallBadge(cameras);
