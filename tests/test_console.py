@@ -208,13 +208,15 @@ def test_selection_wall_shows_the_selected_camera_live(
     page.wait_for_timeout(1500)
     assert tile_pixels(page, "pets") != first  # live video: the frames advance
     # boxes are drawn on the live view: the tracks' green or red outlines are there
-    boxes = page.evaluate("""() => {
+    # (looked at once a frame has loaded: the tile's image is between two frames now and then)
+    boxes = page.wait_for_function("""() => {
         const img = document.querySelector('.tile[data-camera=pets] img');
+        if (!img || !img.complete || img.naturalWidth === 0) return false;
         const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
         const g = c.getContext('2d'); g.drawImage(img, 0, 0);
         const d = g.getImageData(0, 0, c.width, c.height).data; let n = 0;
         for (let i = 0; i < d.length; i += 4) if ((d[i+1] > 190 && d[i] < 120 && d[i+2] < 120) || (d[i] > 200 && d[i+1] < 80)) n++;
-        return n; }""")
+        return n > 200 ? n : false; }""", timeout=15_000).json_value()
     assert boxes > 200, boxes
     page.screenshot(path=ARTIFACTS / "camera-wall.png")
 
