@@ -27,6 +27,11 @@ class Event(Alarm):
         head = {"id": record.pop("id"), "camera": record.pop("camera")}
         return {**head, **record, "box": [float(v) for v in self.box]}
 
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> Event:
+        """The event of a `to_dict` record (read back from JSON, a spool, a notification, a row)."""
+        return cls(**{**record, "box": tuple(record["box"])})
+
 
 @dataclass(frozen=True, slots=True)
 class EventChange:

@@ -21,7 +21,7 @@ def pets_events(pets_run: Path) -> list[Event]:
     """The events of the real PETS09 replay, rebuilt from `events.jsonl`."""
     records = [json.loads(line) for line in (pets_run / "events.jsonl").read_text().splitlines() if line.strip()]
     assert records, "the PETS09 replay produced no events"
-    return [Event(**{**d, "box": tuple(d["box"])}) for d in records]
+    return [Event.from_dict(d) for d in records]
 
 
 def _changes(events: list[Event]) -> list[EventChange]:

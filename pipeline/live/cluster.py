@@ -136,13 +136,9 @@ class ClusterNode:
         """End the rounds (the caller then stops the cameras and calls `leave`)."""
         self._stop.set()
         self._thread.join(self.config.lease_seconds)
-        with self._lock:
-            stopping = list(self._stopping)
         deadline = time.monotonic() + STOP_CAMERA_S
-        while stopping and time.monotonic() < deadline:  # cameras being given back finish first
+        while self._stopping and time.monotonic() < deadline:  # cameras being given back finish first
             time.sleep(0.1)
-            with self._lock:
-                stopping = list(self._stopping)
 
     def leave(self) -> None:
         """Give every lease back at once (the others need not wait for them to lapse) and leave the cluster."""
@@ -170,6 +166,7 @@ class ClusterNode:
 
     def round(self) -> None:
         """Heartbeat, renew, rebalance: one step towards this node's share."""
+        self.counts.rounds += 1
         seconds = self.config.lease_seconds
         self.leases.heartbeat(self.name, self.url, self.capacity)
         running = self._running()

@@ -157,10 +157,7 @@ class StoreWriter:
         """Write a run of event changes, or one evidence item; False when the store is down (they are then kept)."""
         try:
             if items[0].kind == "change":
-                changes = []
-                for item in items:
-                    event = item.data["event"]
-                    changes.append(EventChange(item.data["kind"], Event(**{**event, "box": tuple(event["box"])})))
+                changes = [EventChange(item.data["kind"], Event.from_dict(item.data["event"])) for item in items]
                 self.store.apply_all(changes)
             else:
                 self.store.set_evidence(items[0].data["event_id"], **items[0].data["files"])

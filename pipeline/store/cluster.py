@@ -93,7 +93,7 @@ class Leases:
         now = self.db.clock()
         times = {"acquired_at": now, "renewed_at": now, "expires_at": now + seconds}
         with self.db.sessions.begin() as session:
-            taken = list(session.scalars(
+            taken = set(session.scalars(
                 update(LeaseRow)
                 .where(LeaseRow.camera.in_(list(cameras)), or_(LeaseRow.expires_at < now, LeaseRow.node == node))
                 .values(node=node, status=None, **times)
@@ -102,10 +102,10 @@ class Leases:
             insert = postgresql.insert if self.db.engine.dialect.name == "postgresql" else sqlite.insert
             rows = [{"camera": camera, "node": node, **times} for camera in cameras if camera not in taken]
             if rows:
-                taken += session.scalars(
+                taken.update(session.scalars(
                     insert(LeaseRow).values(rows).on_conflict_do_nothing(index_elements=["camera"]).returning(LeaseRow.camera)
-                )
-        return [camera for camera in cameras if camera in set(taken)]
+                ))
+        return [camera for camera in cameras if camera in taken]
 
     def renew(self, node: str, statuses: Mapping[str, dict[str, Any]], seconds: float) -> set[str]:
         """Extend this node's leases of these cameras, recording each one's state; returns those it still holds

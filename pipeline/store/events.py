@@ -81,7 +81,7 @@ class Review:
 
 def _stored(row: EventRow) -> StoredEvent:
     values = {name: getattr(row, name) for name in EVENT_FIELDS}
-    event = Event(**{**values, "box": tuple(row.box)})
+    event = Event.from_dict(values)
     state = cast(ReviewState, row.review_state)
     return StoredEvent(
         event, row.created_at, row.updated_at, state, row.clip, row.snapshot, row.thumbnail, row.raw_clip, row.tracks,

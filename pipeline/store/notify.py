@@ -40,10 +40,9 @@ def _stored_json(stored: StoredEvent) -> dict[str, Any]:
 
 
 def _stored_of(record: dict[str, Any]) -> StoredEvent:
-    event = record["event"]
     rest = {name: record[name] for name in STORED_FIELDS}
     rest["review_state"] = cast(ReviewState, rest["review_state"])
-    return StoredEvent(event=Event(**{**event, "box": tuple(event["box"])}), **rest)
+    return StoredEvent(event=Event.from_dict(record["event"]), **rest)
 
 
 class Notifier:
