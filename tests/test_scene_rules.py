@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import numpy as np
+import pytest
 
 from pipeline.config import AbandonedObjectRule, FireRule
 from pipeline.rules import Alarm, RuleHit
@@ -49,13 +50,15 @@ def frame(t: float, person_x: float | None, bag: bool, carried: bool, light: flo
 
 class Script:
     """Walks in carrying the bag (0-6 s), puts it down at 6 s, stands by it until `leave_at`, walks off
-    right (out of view about 4.5 s later); optionally comes back at `back_at` and takes it at `pick_at`."""
+    right (out of view about 4.5 s later, or waiting in view at `wait_x`); optionally comes back at
+    `back_at` and takes it at `pick_at`."""
 
     def __init__(
         self, leave_at: float = 9.0, back_at: float | None = None, pick_at: float | None = None,
-        duration: float = 40.0, stay: bool = False,
+        duration: float = 40.0, stay: bool = False, wait_x: float | None = None,
     ) -> None:
         self.leave_at, self.back_at, self.pick_at, self.duration, self.stay = leave_at, back_at, pick_at, duration, stay
+        self.wait_x = W + 10 if wait_x is None else wait_x
 
     def __call__(self, t: float) -> tuple[float | None, bool, bool]:
         stand = BAG[0] - PW - 4
@@ -66,8 +69,8 @@ class Script:
         if self.stay or t < self.leave_at:
             return stand, True, False
         if self.back_at is not None and t >= self.back_at:
-            return max(W + 10 - (t - self.back_at) * 40, stand), True, False
-        x = stand + (t - self.leave_at) * 40
+            return max(self.wait_x - (t - self.back_at) * 40, stand), True, False
+        x = min(stand + (t - self.leave_at) * 40, self.wait_x)
         return (x if x < W + 10 else None), True, False
 
 
@@ -111,9 +114,26 @@ def test_owner_back_before_the_alarm_means_no_alarm() -> None:
 
 
 def test_owner_back_after_the_alarm_ends_it() -> None:
-    hits, watch = run(Script(leave_at=9.0, back_at=25.0, duration=35.0))
+    hits, watch = run(Script(leave_at=9.0, back_at=25.0, duration=35.0, wait_x=260))  # waits in view, out of reach
     (_start,), (end,) = starts(hits), ends(hits)
     assert end.end >= 25.0 and watch.ended_why[end.object_id] == "owner_returned"
+
+
+def test_the_owners_id_on_someone_entering_where_the_owner_left_is_not_the_owner() -> None:
+    """A tracker may match a lost track to someone entering where it left the view: the owner walks
+    out on the right, 1.4 s later someone else comes in there with the owner's id and stays by the
+    bag. That person is not the owner: the bag is still abandoned."""
+    script = Script(leave_at=9.0, duration=35.0)
+    back = next(k / 5 for k in range(45, 200) if script(k / 5)[0] is None) + 1.4
+
+    def stranger(t: float) -> tuple[float | None, bool, bool]:
+        return script(t) if t < back else (max(W - (t - back) * 40, BAG[2] + 20), True, False)
+
+    stranger.duration = script.duration  # type: ignore[attr-defined]
+    hits, _ = run(stranger)  # type: ignore[arg-type]
+    (alarm,) = starts(hits)
+    assert alarm.owner_track_id == 7 and 19.0 <= alarm.start <= 24.0
+    assert [e.end for e in ends(hits)] == [pytest.approx(35.2, abs=0.3)]  # open to the end: not "owner_returned"
 
 
 def test_bag_taken_away_ends_it() -> None:

@@ -35,7 +35,9 @@ irregular gaps work. Measured on the abandoned-object clips and the negative foo
    near when it appeared is not something a person left (a change of the scene) and is learnt
    into ``L``.  The owner is followed across tracker id changes (a new track, or an untracked
    detection, where the owner was lost within OWNER_HANDOVER_SECONDS, unless the owner was last
-   seen at the left, right or top border).  A person is *near* when the gap between its box and
+   seen at the left, right or top border).  An owner last seen at that border and unseen for
+   OWNER_GONE_SECONDS has left the view: the owner's id seen again after that is someone the
+   tracker matched to the lost track as they came in there, not the owner.  A person is *near* when the gap between its box and
    the object's box is at most ``owner_distance`` (default ``owner_sizes`` x sqrt(object box
    area), full-frame px).  The object is attended while its owner is near, or while someone has
    stood near it (feet within half that distance) for ``attend_seconds``; people walking past do
@@ -70,6 +72,7 @@ HIGHLIGHT_RATIO = 1.25  # upper end of the brightness band treated as lighting, 
 BOOT_SECONDS = 1.0  # a pixel still this long at start-up has its background learnt
 MAX_DT = 5.0  # a gap longer than this (s) is treated like this long for the running means
 OWNER_HANDOVER_SECONDS = 3.0  # a new track this soon where the owner was lost is the owner
+OWNER_GONE_SECONDS = 1.0  # an owner last seen at the border and unseen this long has left the view
 STABLE_SECONDS = 2.0  # time constant of an object's unrest (moving fraction of its pixels)
 MAX_UNREST = 0.2  # an object whose pixels keep changing more than this is not a still object
 JITTER_PX = 1  # tolerated camera shake (px at the analysis width)
@@ -523,9 +526,9 @@ class AbandonedObjects(ImageRule):
             for pb, tid in plist:
                 key = (box_gap(pb, full), tid is None, abs(th - left_at))
                 if key[0] <= 2 * dist and (best is None or key < best[0]):
-                    best = (key, tid, pb)
+                    best = (key, tid, pb, th)
         if best is not None:
-            o.owner, o.owner_box = best[1], best[2]
+            o.owner, o.owner_box, o.owner_last = best[1], best[2], best[3]
             if o.owner is not None:
                 o.owner_ids = {o.owner}
         # the unattended clock starts when the owner was last near it (from the look-back);
@@ -544,6 +547,13 @@ class AbandonedObjects(ImageRule):
         self.objs.append(o)
         return o
 
+    def _at_border(self, b: Box) -> bool:
+        """A box cut by the left, right or top edge: someone leaving the view (one cut by the bottom
+        edge is more often someone bending down in a close view)."""
+        fw = self.frame_wh[0]
+        m = 0.02 * fw
+        return b[0] <= m or b[1] <= m or b[2] >= fw - m
+
     def _follow_owner(self, o: _Obj, th: float, plist) -> list[Box]:
         """The owner's sightings in one frame (boxes), keeping the owner's identity across tracker
         id changes: while the owner's track is not seen, an untracked detection, or a track that
@@ -551,18 +561,20 @@ class AbandonedObjects(ImageRule):
         seen and within OWNER_HANDOVER_SECONDS, is the owner (a new track id is adopted)."""
         if o.owner is None:
             return []
+        left_view = o.owner_box is not None and self._at_border(o.owner_box)
+        if left_view and th - o.owner_last > OWNER_GONE_SECONDS:
+            # the owner walked out of the view: the tracker may give the owner's id to someone
+            # entering there soon after (a lost track matched by its motion), which is not the owner
+            o.owner_ids.clear()
+            o.owner_left = True
+            return []
         own = [pb for pb, tid in plist if tid in o.owner_ids]
         if own:
             o.owner_last, o.owner_box = th, own[0]
             return own
-        if o.owner_box is None or th - o.owner_last > OWNER_HANDOVER_SECONDS:
+        if o.owner_box is None or th - o.owner_last > OWNER_HANDOVER_SECONDS or left_view:
             return []
-        fw, fh = self.frame_wh
-        m = 0.02 * fw
         b = o.owner_box
-        if b[0] <= m or b[1] <= m or b[2] >= fw - m:
-            return []  # the owner was last seen leaving the view (a box cut by the bottom edge is
-            # more often someone bending down in a close view)
         h = b[3] - b[1]
         best = None
         for pb, tid in plist:
