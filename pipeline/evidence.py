@@ -63,7 +63,6 @@ THUMB_WIDTH = 320
 # packets (x264 ultrafast, zerolatency, one thread: 17 ms a 1080p frame). A clip starts at a keyframe, at most
 # KEYFRAME_SECONDS before its pre-roll.
 KEYFRAME_SECONDS = 1.0
-NOMINAL_FPS = 25.0  # the clip's nominal rate when the buffer holds a single frame; timestamps stay exact
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,13 +326,11 @@ class EvidenceRecorder:
         else:  # the session holds it, and the frames pushed since will come
             copied = self.session.since(event.start - self.pre_roll)
             times = [f.pts for f in copied] + [pts for pts, _, _ in self.pending]
-        span = times[-1] - times[0] if times else 0.0
-        fps = (len(times) - 1) / span if span > 0 else NOMINAL_FPS
         at_start = next((b for b in self.buffer if b.index == event.start_frame), self.buffer[-1])
         writer = None
         try:
-            writer = PacketWriter(paths.clip, self.session.drawn, fps)
-            raw = PacketWriter(paths.raw, self.session.raw, fps)
+            writer = PacketWriter(paths.clip)
+            raw = PacketWriter(paths.raw)
         except OSError as exc:
             if writer is not None:
                 writer.abort()

@@ -6,6 +6,7 @@ temporary name and renamed when complete: a video is either whole or absent.
 
 from __future__ import annotations
 
+import io
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -123,19 +124,33 @@ class H264Encoder:
 
 
 class PacketWriter(_Mp4File):
-    """An MP4 file of packets copied from an `H264Encoder` (no second encoding), its time 0 at the first packet."""
+    """An MP4 file of packets copied from an `H264Encoder` (no second encoding), its time 0 at the first packet.
 
-    def __init__(self, path: str | Path, encoder: H264Encoder, fps: float) -> None:
+    Its stream is made from the first packet (a keyframe, which carries the SPS and PPS), so no encoder is
+    opened for it: a stream added by codec name would open an idle libx264 of its own, 4 threads and
+    7-200 MB per open clip, and a live site holds tens of clips open."""
+
+    def __init__(self, path: str | Path) -> None:
         super().__init__(path)
-        self.stream = self.container.add_stream("h264", rate=Fraction(fps).limit_denominator(1001))
-        self.stream.width, self.stream.height, self.stream.pix_fmt = encoder.width, encoder.height, "yuv420p"
-        self.stream.time_base = TIME_BASE
-        self.origin: int | None = None  # the first packet's pts: the file's time 0
+        self.stream: av.video.stream.VideoStream | None = None
+        self.origin = 0  # the first packet's pts: the file's time 0
 
     def write(self, packet: av.Packet) -> None:
-        if self.origin is None:
+        if self.stream is None:
+            if not packet.is_keyframe:
+                raise ValueError("PacketWriter: the first packet must be a keyframe")
+            self.stream = _stream_like(packet, self.container)
             self.origin = packet.pts
         copy = av.Packet(bytes(packet))
         copy.pts = copy.dts = packet.pts - self.origin  # no B-frames: decoding order is display order
         copy.time_base, copy.is_keyframe, copy.stream = TIME_BASE, packet.is_keyframe, self.stream
         self.container.mux(copy)
+
+
+def _stream_like(keyframe: av.Packet, container: av.container.OutputContainer) -> av.video.stream.VideoStream:
+    """A stream of `container` for the H.264 stream this keyframe starts: its parameters are read from the
+    keyframe's own SPS and PPS (parsed as raw H.264), and no encoder is opened for it."""
+    with av.open(io.BytesIO(bytes(keyframe)), format="h264") as source:
+        stream = container.add_stream_from_template(source.streams.video[0])
+    stream.time_base = TIME_BASE
+    return stream

@@ -18,7 +18,7 @@ from pipeline.evidence import BackgroundEvidence, EvidencePaths, EvidenceRecorde
 from pipeline.rules import HitKind
 from pipeline.sources import open_source
 from pipeline.types import Box, Frame, Track
-from pipeline.video import H264Encoder
+from pipeline.video import H264Encoder, PacketWriter
 
 FPS = 10.0  # PETS09 container rate
 BOX: Box = (300.0, 200.0, 360.0, 330.0)
@@ -153,6 +153,28 @@ def test_overlapping_events_share_one_encoding(frames: list[Frame], tmp_path: Pa
     for paths in done:
         times, *_ = clip_times(paths.clip)
         assert len(times) == 31 and times[-1] == pytest.approx(3.0, abs=0.01)  # 2.0 .. 5.0
+
+
+def test_clip_files_copy_the_packets_without_an_encoder_of_their_own(frames: list[Frame], tmp_path: Path) -> None:
+    """A stream added by codec name opens an idle libx264 per file (4 threads, 7-200 MB); a live site holds
+    tens of clips open. The files' streams come from the first keyframe instead, and play back whole."""
+    height, width = frames[0].image.shape[:2]
+    encoder = H264Encoder(width, height)
+    writers = [PacketWriter(tmp_path / f"{k}.mp4") for k in range(3)]
+    for i, frame in enumerate(frames[:12]):
+        for packet in encoder.encode(frame.image, i / FPS):
+            for writer in writers:
+                writer.write(packet)
+    assert all(w.stream is not None and not w.stream.codec_context.is_open for w in writers)
+    for writer in writers:
+        writer.close()
+        with av.open(str(writer.path)) as clip:
+            decoded = [f.to_ndarray(format="bgr24") for f in clip.decode(video=0)]
+        assert len(decoded) == 12 and decoded[0].shape == (height, width, 3)
+    late = PacketWriter(tmp_path / "late.mp4")
+    with pytest.raises(ValueError, match="keyframe"):
+        late.write(encoder.encode(frames[12].image, 1.2)[0])  # not a keyframe: a clip starts at one
+    late.abort()
 
 
 def test_abort_leaves_no_clip(frames: list[Frame], tmp_path: Path) -> None:
