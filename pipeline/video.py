@@ -127,8 +127,8 @@ class PacketWriter(_Mp4File):
     """An MP4 file of packets copied from an `H264Encoder` (no second encoding), its time 0 at the first packet.
 
     Its stream is made from the first packet (a keyframe, which carries the SPS and PPS), so no encoder is
-    opened for it: a stream added by codec name would open an idle libx264 of its own, 4 threads and
-    7-200 MB per open clip, and a live site holds tens of clips open."""
+    opened for it: a stream added by codec name would open an idle libx264 of its own (4 threads, about
+    7 MB at 1080p) per file, two files per open clip, and a live site holds tens of clips open."""
 
     def __init__(self, path: str | Path) -> None:
         super().__init__(path)
