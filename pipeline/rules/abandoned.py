@@ -38,8 +38,8 @@ irregular gaps work. Measured on the abandoned-object clips and the negative foo
    seen at the left, right or top border).  An owner last seen at that border and unseen for
    OWNER_GONE_SECONDS has left the view: the owner's id seen again after that is someone the
    tracker matched to the lost track as they came in there, not the owner.  A person is *near*
-   when the gap between its box and the object's box is at most ``owner_distance`` (default ``owner_sizes`` x sqrt(object box
-   area), full-frame px).  The object is attended while its owner is near, or while someone has
+   when the gap between its box and the object's box is at most ``owner_distance`` (default
+   ``owner_sizes`` x sqrt(object box area), full-frame px).  The object is attended while its owner is near, or while someone has
    stood near it (feet within half that distance) for ``attend_seconds``; people walking past do
    not count.
 5. **Alarm.**  Unattended for ``unattended_seconds``, still there, still (its pixels' running
