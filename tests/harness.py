@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import signal
 import threading
 import time
@@ -14,7 +13,7 @@ import httpx
 import yaml
 from conftest import FOOTAGE, ROOT, cctv
 
-from pipeline.bench.live.process import ServiceProcess, free_port
+from pipeline.bench.live.process import ServiceProcess, follow_events, free_port
 
 PRE_ROLL, POST_ROLL = 2.0, 1.0
 EVENT_WAIT_S = 150.0
@@ -95,24 +94,10 @@ class Service:
         return httpx.post(f"{self.url}{path}", json=body, headers=headers, timeout=30)
 
     def listen(self) -> None:
-        """Collect the server-sent events in the background, as a console would."""
-
-        def run() -> None:  # reconnects, as EventSource does, across the tests' restarts
-            headers = {"Authorization": f"Bearer {self.tokens['viewer']}"}
-            while not self.closed.is_set():
-                try:
-                    with httpx.stream("GET", f"{self.url}/api/events/stream", headers=headers, timeout=None) as reply:
-                        kind = None
-                        for line in reply.iter_lines():
-                            if line.startswith("event: "):
-                                kind = line[7:]
-                            elif line.startswith("data: ") and kind:
-                                self.stream.append((kind, json.loads(line[6:])))
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.5)
-
-        threading.Thread(target=run, daemon=True).start()
+        """Collect the server-sent events in the background, as a console would (reconnecting across the
+        tests' restarts)."""
+        args = (self.url, self.tokens["viewer"], lambda kind, data: self.stream.append((kind, data)), self.closed)
+        threading.Thread(target=follow_events, args=args, daemon=True).start()
 
     def wait_for(self, what: str, check: object, timeout: float = EVENT_WAIT_S) -> object:
         deadline = time.monotonic() + timeout

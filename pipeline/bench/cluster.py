@@ -28,7 +28,7 @@ import psutil
 import yaml
 from sqlalchemy import create_engine, func, select
 
-from pipeline.bench.live.process import ServiceProcess, create_token, free_port
+from pipeline.bench.live.process import ServiceProcess, create_token, follow_events, free_port
 from pipeline.bench.machine import cpu_description
 from pipeline.bench.postgres import PgCluster
 from pipeline.errors import CctvError
@@ -37,9 +37,9 @@ from pipeline.store.models import EventRow, LeaseRow
 ROOT = Path(__file__).resolve().parents[2]
 CLIP = ROOT / "sample_videos" / "pets09-s2l1.avi"
 CONFIG = ROOT / "configs" / "pets09.yaml"
-CONNECTIONS_PER_NODE = 16
+CONNECTIONS_PER_NODE = 16  # a node's pool (5 + 10 overflow) and its listener
 FAILOVER_WAIT_S = 120.0
-SETTLE_S = 15  # seconds a real-camera run settles before it is measured  # a node's pool (5 + 10 overflow) and its listener
+SETTLE_S = 15  # seconds a real-camera run settles before it is measured
 
 
 @dataclass
@@ -48,23 +48,6 @@ class StreamLog:
 
     messages: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
-
-
-def _listen(url: str, token: str, log: StreamLog) -> None:
-    while not log.stop.is_set():
-        try:
-            headers = {"Authorization": f"Bearer {token}"}
-            with httpx.stream("GET", f"{url}/api/events/stream", headers=headers, timeout=None) as reply:
-                kind = None
-                for line in reply.iter_lines():
-                    if log.stop.is_set():
-                        return
-                    if line.startswith("event: "):
-                        kind = line[7:]
-                    elif line.startswith("data: ") and kind:
-                        log.messages.append((time.time(), kind, json.loads(line[6:])))
-        except httpx.HTTPError:
-            time.sleep(0.5)
 
 
 def detection_cache(out: Path) -> Path:
@@ -153,7 +136,10 @@ def run_bench_cluster(
         report["all_cameras_held_s"] = round(time.time() - began, 1)
 
         observer = procs["n00"]
-        threading.Thread(target=_listen, args=(observer.url, admin, stream), daemon=True).start()
+        def received(kind: str, event: dict[str, Any]) -> None:
+            stream.messages.append((time.time(), kind, event))
+
+        threading.Thread(target=follow_events, args=(observer.url, admin, received, stream.stop), daemon=True).start()
         client = httpx.Client(headers={"Authorization": f"Bearer {admin}"}, timeout=10)
 
         def counts_of(proc: ServiceProcess) -> dict[str, int] | None:

@@ -67,6 +67,15 @@ class CameraState:
     lags: deque[float] = field(default_factory=lambda: deque(maxlen=LAG_SAMPLES))  # frame time -> analysed
     _history: deque[tuple[float, int, int]] = field(default_factory=deque)  # (wall, frames_in, frames_analysed)
 
+    def account(self, analysed: list[float], dropped: int, now: float) -> None:
+        """Frames analysed (their times) and sampled frames dropped since the last call, at wall time `now`."""
+        self.frames_dropped += dropped
+        self.frames_in += len(analysed) + dropped
+        self.frames_analysed += len(analysed)
+        self.last_frame_at = analysed[-1]
+        self.lags.extend(now - t for t in analysed)
+        self.sample(now)
+
     def sample(self, now: float) -> None:
         self._history.append((now, self.frames_in, self.frames_analysed))
         while len(self._history) > 2 and self._history[1][0] < now - RATE_WINDOW_S:
@@ -206,11 +215,7 @@ class CameraWorker:
             for frame in sim.play(self._stop, offset):
                 run.step(frame.pts, frame.index, frame.detections)
                 now = time.time()
-                state.frames_analysed += 1
-                state.frames_dropped, state.last_frame_at = sim.dropped, frame.pts
-                state.frames_in = state.frames_analysed + state.frames_dropped
-                state.lags.append(now - frame.pts)
-                state.sample(now)
+                state.account([frame.pts], sim.dropped - state.frames_dropped, now)
                 self.selection.observe(now, state.open_events, set())
         state.status = "stopped"
 
@@ -303,15 +308,8 @@ class CameraWorker:
             return decoded.index, self._view[2]
 
     def _account(self, src: VideoSource, frames: list[Frame], now: float, dropped_before: int) -> None:
-        state = self.state
-        dropped = src.stats.dropped - dropped_before
-        state.frames_dropped += dropped
-        state.frames_in += len(frames) + dropped
-        state.frames_analysed += len(frames)
-        state.inferences = self.detector.inferences if self.detector is not None else 0
-        state.last_frame_at = frames[-1].pts
-        state.lags.extend(now - f.pts for f in frames)
-        state.sample(now)
+        self.state.inferences = self.detector.inferences if self.detector is not None else 0
+        self.state.account([f.pts for f in frames], src.stats.dropped - dropped_before, now)
 
     def _count(self, change: EventChange) -> None:
         if change.kind == "start":

@@ -1,14 +1,17 @@
-"""`cctv serve` as a subprocess, for the live benchmark and the service tests: start, health, usage, stop."""
+"""`cctv serve` as a subprocess, for the live benchmark and the service tests: start, health, usage, stop;
+its event stream read as a console reads it."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
@@ -19,6 +22,26 @@ from pipeline.errors import CctvError
 HEALTH_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 60.0
 ROOT = Path(__file__).resolve().parents[3]
+
+
+def follow_events(url: str, token: str, received: Callable[[str, dict], None], stop: threading.Event) -> None:
+    """Read the service's `/api/events/stream` until `stop`, reconnecting half a second after each loss as a
+    console's EventSource does: each message to `received(kind, data)`."""
+    headers = {"Authorization": f"Bearer {token}"}
+    while not stop.is_set():
+        try:
+            with httpx.stream("GET", f"{url}/api/events/stream", headers=headers, timeout=None) as reply:
+                kind = None
+                for line in reply.iter_lines():
+                    if stop.is_set():
+                        return
+                    if line.startswith("event: "):
+                        kind = line[7:]
+                    elif line.startswith("data: ") and kind:
+                        received(kind, json.loads(line[6:]))
+        except httpx.HTTPError:
+            pass
+        stop.wait(0.5)
 
 
 def free_port() -> int:
