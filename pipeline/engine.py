@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from types import TracebackType
@@ -28,6 +29,7 @@ from pipeline.track import TrackStage
 from pipeline.types import Box, Frame, Track
 
 Detected = dict[int, sv.Detections]  # a batch's detections by frame position (absent: the detector skipped it)
+Motion = list[list[Box]] | None  # a batch's motion regions per frame (None: the camera has no motion gate)
 
 
 @dataclass
@@ -123,14 +125,22 @@ class CameraPipeline:
         self.analysis = analysis
         self.last_detect_t = float("-inf")
 
-    def _regions(self, frame: Frame) -> list[Box] | None:
-        """Where to detect: None for the full frame, [] to skip the detector on this frame."""
+    def motion(self, frames: Sequence[Frame]) -> Motion:
+        """The motion gate's regions of consecutive frames (None without a gate).
+
+        They depend on the frames alone, not on the tracks, so a replay computes them for the next
+        batch on another thread while this one is detected (`CameraRun.read_ahead`)."""
         if self.gate is None:
             return None
         with self.clock.stage("motion"):
-            regions = self.gate.regions(frame.detect_image)
+            return [self.gate.regions(frame.detect_image) for frame in frames]
+
+    def _regions(self, frame: Frame, moving: list[Box] | None) -> list[Box] | None:
+        """Where to detect: None for the full frame, [] to skip the detector on this frame."""
+        if moving is None:
+            return None
         alive = list(self.analysis.tracker.alive.values())
-        regions += self.analysis.rules.rules.attention()
+        regions = moving + self.analysis.rules.rules.attention()
         if self.focus is not None:
             return self.focus.plan(frame.pts, regions, alive)
         recheck = alive and frame.pts - self.last_detect_t >= self.cfg.motion.recheck_seconds
@@ -141,9 +151,12 @@ class CameraPipeline:
         regions += [t.box for t in alive]
         return regions if self.cfg.detect.pack_regions else None
 
-    def detect(self, frames: Sequence[Frame]) -> Detected:
-        """Consecutive frames' detections, in as few inferences as fit (frame position -> detections)."""
-        plans = [self._regions(frame) for frame in frames]
+    def detect(self, frames: Sequence[Frame], motion: Motion = None) -> Detected:
+        """Consecutive frames' detections, in as few inferences as fit (frame position -> detections).
+
+        `motion`: what `motion(frames)` found, when it ran already."""
+        moving = motion if motion is not None else self.motion(frames)
+        plans = [self._regions(frame, None if moving is None else moving[i]) for i, frame in enumerate(frames)]
         todo = [i for i, regions in enumerate(plans) if regions is None or regions]
         if not todo:
             return {}
@@ -152,10 +165,12 @@ class CameraPipeline:
         self.clock.counts["detected"] += len(todo)
         return dict(zip(todo, batch))
 
-    def process(self, frames: Sequence[Frame], open_alarms: EventManager, found: Detected | None = None) -> list[FrameResult]:
+    def process(
+        self, frames: Sequence[Frame], open_alarms: EventManager, found: Detected | None = None, motion: Motion = None
+    ) -> list[FrameResult]:
         """Consecutive frames: their detections (`found`, or detected now), then tracks and rules in order."""
         if found is None:
-            found = self.detect(frames)
+            found = self.detect(frames, motion)
         results = []
         for i, frame in enumerate(frames):
             tracks, eligible = self.analysis.step(frame.pts, frame.index, found.get(i), frame.detect_image)
@@ -219,14 +234,37 @@ class CameraRun:
             raise RuntimeError("CameraRun.detect needs a detector")
         return self.pipeline.detect(frames)
 
+    def read_ahead(self, batches: Iterable[list[Frame]]) -> Iterator[tuple[list[Frame], Motion]]:
+        """Each batch with its motion regions, the next batch decoded and gated on a worker thread
+        while the caller detects and tracks this one (OpenVINO, OpenCV and the decoder release the
+        GIL), so a replay's wall time is about that of detection alone."""
+        if self.pipeline is None:
+            raise RuntimeError("CameraRun.read_ahead needs a detector")
+        batches, pipeline = iter(batches), self.pipeline
+
+        def prepare() -> tuple[list[Frame], Motion] | None:
+            batch = next(batches, None)
+            return None if batch is None else (batch, pipeline.motion(batch))
+
+        with ThreadPoolExecutor(1, thread_name_prefix=f"read-ahead {self.name}") as worker:
+            pending = worker.submit(prepare)
+            while (ready := pending.result()) is not None:
+                pending = worker.submit(prepare)
+                yield ready
+
     def process(
-        self, frames: Sequence[Frame], unanalysed: Sequence[Frame] = (), detected: Detected | None = None
+        self,
+        frames: Sequence[Frame],
+        unanalysed: Sequence[Frame] = (),
+        detected: Detected | None = None,
+        motion: Motion = None,
     ) -> list[FrameResult]:
         """Consecutive frames through every stage (they may share inferences).
 
         `unanalysed`: frames sampled before them that the camera had no time to analyse (a loaded live
         camera drops them); they go into the evidence only, so clips hold every sampled frame.
-        `detected`: what `detect(frames)` found, when it ran already.
+        `detected`: what `detect(frames)` found, when it ran already; `motion`: the frames' motion
+        regions, when `read_ahead` found them already.
         """
         if self.pipeline is None:
             raise RuntimeError("CameraRun.process needs a detector")
@@ -237,7 +275,7 @@ class CameraRun:
                 for frame in [*unanalysed, *frames]:
                     self.evidence.push(frame)
         self.last = (frames[-1].pts, frames[-1].index)
-        results = self.pipeline.process(frames, self.rules.events, detected)
+        results = self.pipeline.process(frames, self.rules.events, detected, motion)
         if self.evidence is not None:
             self.evidence.observe(results[-1].tracks)
         return results

@@ -124,8 +124,8 @@ def replay(
         )
         try:
             with run:
-                for batch in _batches(_dropped(src, drop, seed), cam.detect.pack_frames, clock):
-                    for result in run.process(batch):
+                for batch, motion in run.read_ahead(_batches(_dropped(src, drop, seed), cam.detect.pack_frames, clock)):
+                    for result in run.process(batch, motion=motion):
                         index = result.frame.index
                         tracks[index] = [
                             (t.track_id, *(t.expected or t.box)) for t in result.tracks if carried(t, result.frame.pts)

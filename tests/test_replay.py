@@ -5,17 +5,26 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import threading
+from itertools import islice
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 from conftest import FOOTAGE, PETS_CONFIG, ROOT, cctv
+from privacy_site import pets_site
 
 from pipeline.assets import asset_dir
+from pipeline.detect import camera_detector
+from pipeline.engine import CameraRun
 from pipeline.eval.mot import evaluate_mot
 from pipeline.eval.scoring import match_events
+from pipeline.events import EventChange
 from pipeline.evidence import KEYFRAME_SECONDS
 from pipeline.formats import read_jsonl, read_tracks
+from pipeline.motion import MotionGate
+from pipeline.sources import open_source
 
 
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -180,3 +189,44 @@ def test_unreachable_stream_and_missing_webcam(kept_output: Path) -> None:
     line = one_error_line(cctv("replay", "7", "--config", PETS_CONFIG, "--out", kept_output))
     assert "cannot open webcam 7" in line
     _unchanged(kept_output)
+
+
+
+def test_read_ahead_gates_the_next_batch_on_a_worker_and_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`CameraRun.read_ahead` (replay) runs the motion gate off the caller's thread; events and
+    detections equal those of the same batches run in sequence on one thread."""
+    site = pets_site()
+    cam = site.cameras["pets"]
+    detector = camera_detector(site.model, cam)
+    gated_on: set[str] = set()
+    regions = MotionGate.regions
+
+    def spy(self: MotionGate, image: np.ndarray) -> list[tuple[float, float, float, float]]:
+        gated_on.add(threading.current_thread().name)
+        return regions(self, image)
+
+    monkeypatch.setattr(MotionGate, "regions", spy)
+
+    def run(ahead: bool) -> tuple[list[tuple[object, ...]], list[list[list[float]]]]:
+        changes: list[EventChange] = []
+        boxes: list[list[list[float]]] = []
+        with open_source(cam.source, fps=cam.detect.fps) as src:
+            batches = [list(islice(src, 4)) for _ in range(15)]
+            camera = CameraRun(
+                "pets", cam, fps=src.fps, subscribers=[changes.append], detector=detector, size=(src.width, src.height)
+            )
+            with camera:
+                steps = camera.read_ahead(batches) if ahead else ((batch, None) for batch in batches)
+                for batch, motion in steps:
+                    for result in camera.process(batch, motion=motion):
+                        found = result.detections
+                        boxes.append([] if found is None else found.xyxy.round(2).tolist())
+        return [(c.kind, c.event.rule, c.event.track_id, c.event.start) for c in changes], boxes
+
+    alone = run(ahead=False)
+    assert gated_on == {threading.current_thread().name}
+    gated_on.clear()
+    ahead = run(ahead=True)
+    assert gated_on and all(name.startswith("read-ahead pets") for name in gated_on)
+    assert ahead == alone
+    assert alone[0] and sum(map(len, alone[1])) > 50  # people were detected and events happened
