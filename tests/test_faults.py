@@ -70,7 +70,8 @@ def _analysing(service: Service, seconds: float) -> None:
 def test_events_raised_while_the_store_is_locked_are_spooled_and_written_across_a_restart(tmp_path: Path) -> None:
     service = start_service(tmp_path, {"pets": pets_camera()})
     try:
-        service.wait_for("a first event", lambda: _events(service), 90)
+        # the evidence thread writes the snapshot a moment after the event is stored: wait for both
+        service.wait_for("a first event and its snapshot", lambda: any(e["snapshot_url"] for e in _events(service)), 90)
         _assert_private(service.data)
         lock = sqlite3.connect(service.data / "events.db", timeout=30)
         lock.execute("BEGIN EXCLUSIVE")  # another process holds the database: every write of the service fails
