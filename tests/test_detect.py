@@ -193,6 +193,38 @@ def test_flexible_model_equals_the_fixed_export_at_640(model: str, bus: np.ndarr
         np.testing.assert_allclose(got[0, 4:], want[0, 4:], atol=1e-4)  # scores (and keypoints)
 
 
+def test_a_shape_runs_padded_on_a_compiled_one_until_compiling_it_pays(bus: np.ndarray) -> None:
+    """A 480x640 blob first runs on the compiled 640x640 model, padded with the letterbox grey, and finds
+    what its own compiled shape finds; once the stand-in runs have cost as much as a compile, it is compiled."""
+    import openvino as ov
+
+    from pipeline.detect.base import decode
+    from pipeline.detect.flexible import FlexibleYolo
+
+    xml = next(OPENVINO_DIR.glob("*.xml"))
+    core = ov.Core()
+    flexible = FlexibleYolo(core.read_model(xml), core, "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+    full = flexible.compiled((1, 3, 640, 640))
+    blob = to_blob(letterbox(bus.shape[1::-1], (640, 640), fit=True).render(bus))
+    assert blob.shape == (1, 3, 640, 480)
+    detector = load_detector(OPENVINO, None, {}, 0.25)
+
+    def found(raw: np.ndarray) -> sv.Detections:
+        return decode(raw, detector.names, detector.thresholds, detector.iou, None)
+
+    stand_in = found(flexible.infer(blob))
+    assert set(flexible._compiled) == {(1, 3, 640, 640)}  # not compiled: run padded on 640x640
+    full.compile_s = full.infer_s  # say compiling costs one inference: each stand-in run saves ~0.2 of one
+    for _ in range(40):
+        flexible.infer(blob)
+        if (1, 3, 640, 480) in flexible._compiled:
+            break
+    assert set(flexible._compiled) == {(1, 3, 640, 640), (1, 3, 640, 480)}
+    own = found(flexible.infer(blob))
+    assert sorted(own.data["class_name"].tolist()) == ["bus", "person", "person", "person", "person"]
+    assert_same(stand_in, own, min_iou=0.9, score_tol=0.1)
+
+
 def test_flexible_detector_letterboxes_at_the_frame_aspect(bus: np.ndarray) -> None:
     flexible = load_detector(OPENVINO, None, {}, 0.25)
     assert flexible.fit_canvas
@@ -201,7 +233,8 @@ def test_flexible_detector_letterboxes_at_the_frame_aspect(bus: np.ndarray) -> N
     found = flexible.detect(bus)
     assert sorted(found.data["class_name"].tolist()) == ["bus", "person", "person", "person", "person"]
     fixed = load_detector(FIXED, None, {}, 0.25).detect(bus)
-    assert_same(found, fixed, min_iou=0.85, score_tol=0.2)  # the cut-off person: 0.42 at 640x640, 0.60 at 480x640
+    # the cut-off person: 0.42 at 640x640, 0.60 at 480x640, 0.63 on its stand-in (480x640 padded to 640x640)
+    assert_same(found, fixed, min_iou=0.85, score_tol=0.25)
 
 
 def test_flexible_detector_packs_few_regions_into_a_small_canvas() -> None:

@@ -31,6 +31,8 @@ import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
 
+from pipeline.detect.packing import PAD_VALUE, inference_cost
+
 REG_MAX = 16  # DFL bins per box side in every Ultralytics detect head
 _compile_seconds = 0.0  # every FlexibleYolo of this process
 
@@ -58,6 +60,12 @@ class _Compiled:
     anchor_y: np.ndarray
     stride: np.ndarray  # (N,) float32
     compile_s: float  # clone + reshape + compile_model, seconds
+    infer_s: float = 0.0  # one inference, seconds: a running mean after the first (warm-up) run
+    runs: int = 0
+
+    def timed(self, seconds: float) -> None:
+        self.runs += 1
+        self.infer_s = seconds if self.runs <= 2 else 0.9 * self.infer_s + 0.1 * seconds
 
 
 class FlexibleYolo:
@@ -66,8 +74,15 @@ class FlexibleYolo:
     `infer(blob)` returns the same raw layout as the original export: 1x(4+nc)xN for detect,
     1x(4+1+nk)xN for pose, boxes as cx, cy, w, h in input pixels, class scores after sigmoid,
     keypoints as x, y in input pixels and visibility after sigmoid; N = sum over strides
-    8/16/32 of (H/s)*(W/s). One compiled model per input shape, compiled on first use.
+    8/16/32 of the compiled shape's (H/s)*(W/s). One compiled model per input shape.
     One infer request per shape: not for concurrent calls from several threads.
+
+    Compiling a shape costs about as much as 20 inferences (0.5-1 s, and 60 MB), so a shape is not
+    compiled on first use: until then its blob runs on the smallest compiled shape that holds it,
+    padded right and bottom with the letterbox grey (its pixels keep their coordinates, so the
+    boxes are where they would be). Ski rental: once those stand-in runs have cost, by estimate,
+    as much more time as compiling the shape takes, it is compiled. A 10 s clip then compiles one
+    or two shapes instead of five, and a live camera, within minutes, the ones it uses most.
     """
 
     def __init__(self, original: ov.Model, core: ov.Core, device: str, config: dict[str, object]) -> None:
@@ -89,6 +104,7 @@ class FlexibleYolo:
         self.nc = sum(c - (4 * REG_MAX if r == "box+cls" else 0) for r, c in self._branches if r in ("cls", "box+cls"))
         self.nk = sum(c for r, c in self._branches if r == "kpt")
         self._compiled: dict[tuple[int, ...], _Compiled] = {}
+        self._owed: dict[tuple[int, ...], float] = {}  # per shape not compiled: seconds its stand-ins cost beyond it
 
     # ---------------------------------------------------------------- compile (per shape)
     def compiled(self, shape: tuple[int, ...]) -> _Compiled:
@@ -109,14 +125,38 @@ class FlexibleYolo:
             _compile_seconds += entry.compile_s
         return entry
 
+    def _runner(self, shape: tuple[int, ...]) -> tuple[tuple[int, ...], _Compiled]:
+        """The compiled shape a blob of `shape` runs on: its own, or a stand-in while compiling it has not paid."""
+        entry = self._compiled.get(shape)
+        if entry is not None:
+            return shape, entry
+        holders = [s for s in self._compiled if s[:2] == shape[:2] and s[2] >= shape[2] and s[3] >= shape[3]]
+        if not holders:
+            return shape, self.compiled(shape)
+        held = min(holders, key=lambda s: s[2] * s[3])
+        stand_in = self._compiled[held]
+        size, own = (held[3], held[2]), (shape[3], shape[2])
+        owed = self._owed.get(shape, 0.0) + stand_in.infer_s * (1 - inference_cost(own, size) / inference_cost(size, size))
+        if owed < min(e.compile_s for e in self._compiled.values()):
+            self._owed[shape] = owed
+            return held, stand_in
+        self._owed.pop(shape, None)
+        return shape, self.compiled(shape)
+
     # ---------------------------------------------------------------- inference
     def infer(self, blob: np.ndarray) -> np.ndarray:
         """1x3xHxW float32 RGB 0..1 blob -> raw output in the original export's layout."""
         blob = np.ascontiguousarray(blob, dtype=np.float32)
-        entry = self.compiled(blob.shape)
+        shape, entry = self._runner(blob.shape)
+        if shape != blob.shape:
+            padded = np.full(shape, PAD_VALUE / 255, np.float32)
+            padded[:, :, : blob.shape[2], : blob.shape[3]] = blob
+            blob = padded
         request = entry.request
         request.set_input_tensor(ov.Tensor(blob, shared_memory=True))
+        start = time.perf_counter()
         request.infer()
+        entry.timed(time.perf_counter() - start)
         # The cut network's per-level head maps (views into the request's buffers), decoded here.
         maps = [request.get_output_tensor(i).data for i in range(len(request.model_outputs))]
         return self.decode(maps, entry)
