@@ -34,6 +34,10 @@ import openvino.opset13 as ops
 from pipeline.detect.packing import PAD_VALUE, inference_cost
 
 REG_MAX = 16  # DFL bins per box side in every Ultralytics detect head
+# Compiling an input shape costs about as much as this many inferences at 640x640 (bench-shapes: 15-25 on
+# the 2-core Xeon and EPYC). A count, not a timing, so that a replay makes the same choices on every run.
+COMPILE_COST = 20.0
+COST_UNIT = (640, 640)  # the inference COMPILE_COST counts: the exports' own input size
 _compile_seconds = 0.0  # every FlexibleYolo of this process
 
 
@@ -60,12 +64,6 @@ class _Compiled:
     anchor_y: np.ndarray
     stride: np.ndarray  # (N,) float32
     compile_s: float  # clone + reshape + compile_model, seconds
-    infer_s: float = 0.0  # one inference, seconds: a running mean after the first (warm-up) run
-    runs: int = 0
-
-    def timed(self, seconds: float) -> None:
-        self.runs += 1
-        self.infer_s = seconds if self.runs <= 2 else 0.9 * self.infer_s + 0.1 * seconds
 
 
 class FlexibleYolo:
@@ -80,8 +78,9 @@ class FlexibleYolo:
     Compiling a shape costs about as much as 20 inferences (0.5-1 s, and 60 MB), so a shape is not
     compiled on first use: until then its blob runs on the smallest compiled shape that holds it,
     padded right and bottom with the letterbox grey (its pixels keep their coordinates, so the
-    boxes are where they would be). Ski rental: once those stand-in runs have cost, by estimate,
-    as much more time as compiling the shape takes, it is compiled. A 10 s clip then compiles one
+    boxes are where they would be). Ski rental: once those stand-in runs have cost, by the cost
+    model of `packing.inference_cost`, `compile_cost` 640x640 inferences more than the shape's own
+    would have, it is compiled. A 10 s clip then compiles one
     or two shapes instead of five, and a live camera, within minutes, the ones it uses most.
     """
 
@@ -104,7 +103,8 @@ class FlexibleYolo:
         self.nc = sum(c - (4 * REG_MAX if r == "box+cls" else 0) for r, c in self._branches if r in ("cls", "box+cls"))
         self.nk = sum(c for r, c in self._branches if r == "kpt")
         self._compiled: dict[tuple[int, ...], _Compiled] = {}
-        self._owed: dict[tuple[int, ...], float] = {}  # per shape not compiled: seconds its stand-ins cost beyond it
+        self.compile_cost = COMPILE_COST
+        self._owed: dict[tuple[int, ...], float] = {}  # per shape not compiled: what its stand-ins cost beyond it
 
     # ---------------------------------------------------------------- compile (per shape)
     def compiled(self, shape: tuple[int, ...]) -> _Compiled:
@@ -134,12 +134,11 @@ class FlexibleYolo:
         if not holders:
             return shape, self.compiled(shape)
         held = min(holders, key=lambda s: s[2] * s[3])
-        stand_in = self._compiled[held]
-        size, own = (held[3], held[2]), (shape[3], shape[2])
-        owed = self._owed.get(shape, 0.0) + stand_in.infer_s * (1 - inference_cost(own, size) / inference_cost(size, size))
-        if owed < min(e.compile_s for e in self._compiled.values()):
+        extra = inference_cost((held[3], held[2]), COST_UNIT) - inference_cost((shape[3], shape[2]), COST_UNIT)
+        owed = self._owed.get(shape, 0.0) + extra
+        if owed < self.compile_cost:
             self._owed[shape] = owed
-            return held, stand_in
+            return held, self._compiled[held]
         self._owed.pop(shape, None)
         return shape, self.compiled(shape)
 
@@ -154,9 +153,7 @@ class FlexibleYolo:
             blob = padded
         request = entry.request
         request.set_input_tensor(ov.Tensor(blob, shared_memory=True))
-        start = time.perf_counter()
         request.infer()
-        entry.timed(time.perf_counter() - start)
         # The cut network's per-level head maps (views into the request's buffers), decoded here.
         maps = [request.get_output_tensor(i).data for i in range(len(request.model_outputs))]
         return self.decode(maps, entry)
