@@ -212,6 +212,8 @@ def test_a_shape_runs_padded_on_a_compiled_one_until_compiling_it_pays(bus: np.n
     def found(raw: np.ndarray) -> sv.Detections:
         return decode(raw, detector.names, detector.thresholds, detector.iou, None)
 
+    with pytest.raises(ValueError, match="multiples of 32"):  # refused at once, though 640x640 would hold it
+        flexible.infer(np.zeros((1, 3, 500, 480), np.float32))
     stand_in = found(flexible.infer(blob))
     assert set(flexible._compiled) == {(1, 3, 640, 640)}  # not compiled: run padded on 640x640
     flexible.compile_cost = 1.0  # say compiling costs one 640x640 inference: each stand-in run costs 0.2 more

@@ -80,8 +80,8 @@ class FlexibleYolo:
     padded right and bottom with the letterbox grey (its pixels keep their coordinates, so the
     boxes are where they would be). Ski rental: once those stand-in runs have cost, by the cost
     model of `packing.inference_cost`, `compile_cost` 640x640 inferences more than the shape's own
-    would have, it is compiled. A 10 s clip then compiles one
-    or two shapes instead of five, and a live camera, within minutes, the ones it uses most.
+    would have, it is compiled. A 10 s clip then compiles one or two shapes instead of five, and a
+    live camera, within minutes, the ones it uses most.
     """
 
     def __init__(self, original: ov.Model, core: ov.Core, device: str, config: dict[str, object]) -> None:
@@ -111,10 +111,8 @@ class FlexibleYolo:
         """The compiled model for this blob shape, built on first use (1-4 s on the 2-core box)."""
         entry = self._compiled.get(shape)
         if entry is None:
+            self._check(shape)
             n, c, h, w = shape
-            stride_max = max(self.strides)
-            if n != 1 or c != 3 or h % stride_max or w % stride_max:
-                raise ValueError(f"blob shape {shape}: want 1x3xHxW with H, W multiples of {stride_max}")
             start = time.perf_counter()
             model = self.model.clone()
             model.reshape({model.input(0): ov.PartialShape([n, c, h, w])})
@@ -125,12 +123,18 @@ class FlexibleYolo:
             _compile_seconds += entry.compile_s
         return entry
 
+    def _check(self, shape: tuple[int, ...]) -> None:
+        stride_max = max(self.strides)
+        if len(shape) != 4 or shape[:2] != (1, 3) or shape[2] % stride_max or shape[3] % stride_max:
+            raise ValueError(f"blob shape {shape}: want 1x3xHxW with H, W multiples of {stride_max}")
+
     def _runner(self, shape: tuple[int, ...]) -> tuple[tuple[int, ...], _Compiled]:
         """The compiled shape a blob of `shape` runs on: its own, or a stand-in while compiling it has not paid."""
         entry = self._compiled.get(shape)
         if entry is not None:
             return shape, entry
-        holders = [s for s in self._compiled if s[:2] == shape[:2] and s[2] >= shape[2] and s[3] >= shape[3]]
+        self._check(shape)  # at once, not when compiling it has paid
+        holders = [s for s in self._compiled if s[2] >= shape[2] and s[3] >= shape[3]]
         if not holders:
             return shape, self.compiled(shape)
         held = min(holders, key=lambda s: s[2] * s[3])
