@@ -9,6 +9,8 @@ import base64
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -33,7 +35,7 @@ from pipeline.bench.live.process import free_port
 from pipeline.config import load_config
 from pipeline.errors import CctvError
 from pipeline.events import EventChange
-from pipeline.serve import lock_data_dir
+from pipeline.serve import MALLOC_ARENAS, lock_data_dir
 from pipeline.sources import open_source, redact
 from pipeline.store import EventStore
 
@@ -141,6 +143,46 @@ def test_a_second_service_on_the_data_dir_or_the_port_refuses_before_touching_an
         taken.listen()
         busy = cctv("serve", "--config", config, "--port", taken.getsockname()[1])
     assert busy.returncode == 2 and "cannot listen on 127.0.0.1" in busy.stderr and "Traceback" not in busy.stderr
+
+
+# -- memory: the service's threads share two heaps --------------------------------------------------
+
+_HEAPS = """
+import ctypes, os, sys, tempfile, threading
+from pipeline.serve import limit_malloc_arenas
+if sys.argv[1] == "limit":
+    limit_malloc_arenas()
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype, libc.free.argtypes, libc.fdopen.restype = ctypes.c_void_p, [ctypes.c_void_p], ctypes.c_void_p
+start = threading.Barrier(8)
+def allocate():  # ctypes releases the GIL: eight threads in malloc at once, as the camera threads are
+    start.wait()
+    for _ in range(3000):
+        for block in [libc.malloc(4096) for _ in range(8)]:
+            libc.free(block)
+threads = [threading.Thread(target=allocate) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+with tempfile.TemporaryFile("w+") as out:
+    stream = ctypes.c_void_p(libc.fdopen(os.dup(out.fileno()), b"w"))
+    libc.malloc_info(0, stream)
+    libc.fclose(stream)
+    out.seek(0)
+    print(out.read().count("<heap nr="))
+"""
+
+
+def _heaps(mode: str, **env: str) -> int:
+    environ = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"} | env
+    done = subprocess.run([sys.executable, "-c", _HEAPS, mode], capture_output=True, text=True, env=environ, cwd=ROOT,
+                          timeout=60, check=True)
+    return int(done.stdout)
+
+
+def test_the_service_threads_share_two_malloc_heaps_unless_the_environment_says_otherwise() -> None:
+    assert _heaps("default") > 2  # glibc's own: a heap per contending thread, up to 8 per core
+    assert _heaps("limit") == MALLOC_ARENAS == 2
+    assert _heaps("limit", MALLOC_ARENA_MAX="4") == 4
 
 
 # -- nothing a client sends takes the service down ---------------------------------------------------
