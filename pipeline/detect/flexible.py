@@ -75,7 +75,7 @@ class FlexibleYolo:
     8/16/32 of the compiled shape's (H/s)*(W/s). One compiled model per input shape.
     One infer request per shape: not for concurrent calls from several threads.
 
-    Compiling a shape costs about as much as 20 inferences (0.5-1 s, and 60 MB), so a shape is not
+    Compiling a shape costs about as much as 20 inferences (0.4-0.8 s, and 30-45 MB), so a shape is not
     compiled on first use: until then its blob runs on the smallest compiled shape that holds it,
     padded right and bottom with the letterbox grey (its pixels keep their coordinates, so the
     boxes are where they would be). Ski rental: once those stand-in runs have cost, by the cost
@@ -108,7 +108,7 @@ class FlexibleYolo:
 
     # ---------------------------------------------------------------- compile (per shape)
     def compiled(self, shape: tuple[int, ...]) -> _Compiled:
-        """The compiled model for this blob shape, built on first use (1-4 s on the 2-core box)."""
+        """The compiled model for this blob shape, built on the first call (0.4-0.8 s on the 2-core box)."""
         entry = self._compiled.get(shape)
         if entry is None:
             self._check(shape)

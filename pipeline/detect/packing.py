@@ -29,7 +29,7 @@ from pipeline.types import Box
 
 PAD_VALUE = 114  # Ultralytics' letterbox grey: what the model saw around images in training
 STRIDE = 32  # a flexible model's input sides are multiples of its coarsest stride
-# A canvas is compiled (about 1 s, 60 MB) once it has been used enough to pay for it, and runs padded on a
+# A canvas is compiled (0.4-0.8 s, 30-45 MB) once it has been used enough to pay for it, and runs padded on a
 # larger compiled one until then (`FlexibleYolo`). 416x416 costs 0.95 of 480x480, but without it
 # PETS 2006's left bag is packed at another scale and missed (`cctv eval-clips --event abandoned`).
 PACK_CANVASES = ((320, 320), (416, 416), (480, 480), (640, 384), (640, 480), (640, 640))
