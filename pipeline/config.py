@@ -129,7 +129,13 @@ class MotionConfig(Strict):
     """Cheap background subtraction that decides where (and whether) the detector runs."""
 
     enabled: bool = Field(True, description="off: the detector runs on every sampled frame, full frame")
-    width: int = Field(320, ge=64, le=3840, description="processing width of the low-resolution motion image")
+    width: int = Field(
+        320,
+        ge=64,
+        le=3840,
+        description="least width of the low-resolution motion image: the frame is shrunk by the largest whole "
+        "factor that keeps it this wide (768 -> 384, 1920 -> 320)",
+    )
     threshold: int = Field(25, ge=1, le=255, description="foreground threshold of the background model")
     min_area: float = Field(0.0005, ge=0, le=1, description="smallest motion blob, as a fraction of the frame")
     recheck_seconds: float = Field(1.0, gt=0, description="re-detect tracked objects that stopped moving this often")
