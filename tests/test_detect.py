@@ -171,7 +171,8 @@ def test_openvino_never_imports_torch_or_ultralytics() -> None:
 
 @pytest.mark.parametrize("model", ["yolo11n", "yolov8n", "yolov8n-pose"])
 def test_flexible_model_equals_the_fixed_export_at_640(model: str, bus: np.ndarray) -> None:
-    """The rewritten graph with the NumPy head decode gives the export's own raw output, every anchor."""
+    """The rewritten graph with the NumPy head decode gives the export's own raw output, every anchor;
+    with a score floor, exactly the anchors that reach it."""
     import openvino as ov
 
     from pipeline.detect.flexible import FlexibleYolo
@@ -191,6 +192,12 @@ def test_flexible_model_equals_the_fixed_export_at_640(model: str, bus: np.ndarr
         assert kept.sum() >= 2
         np.testing.assert_allclose(got[0, :4, kept], want[0, :4, kept], atol=0.01)  # box pixels
         np.testing.assert_allclose(got[0, 4:], want[0, 4:], atol=1e-4)  # scores (and keypoints)
+        # With a floor, only the anchors that can reach it are decoded: the same values, in the same order.
+        few = flexible.infer(blob, 0.1)
+        assert kept.sum() <= few.shape[2] < kept.sum() + 5
+        top = few[0, 4 : 4 + scores.shape[0]].max(axis=0) >= 0.1
+        every = got[0, 4 : 4 + scores.shape[0]].max(axis=0) >= 0.1
+        np.testing.assert_allclose(few[0][:, top], got[0][:, every], rtol=1e-6, atol=1e-6)
 
 
 def test_a_shape_runs_padded_on_a_compiled_one_until_compiling_it_pays(bus: np.ndarray) -> None:

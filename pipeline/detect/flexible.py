@@ -147,8 +147,10 @@ class FlexibleYolo:
         return shape, self.compiled(shape)
 
     # ---------------------------------------------------------------- inference
-    def infer(self, blob: np.ndarray) -> np.ndarray:
-        """1x3xHxW float32 RGB 0..1 blob -> raw output in the original export's layout."""
+    def infer(self, blob: np.ndarray, floor: float = 0.0) -> np.ndarray:
+        """1x3xHxW float32 RGB 0..1 blob -> raw output in the original export's layout.
+
+        floor: only anchors whose best class score reaches it are decoded and returned (0: every anchor)."""
         blob = np.ascontiguousarray(blob, dtype=np.float32)
         shape, entry = self._runner(blob.shape)
         if shape != blob.shape:
@@ -160,36 +162,59 @@ class FlexibleYolo:
         request.infer()
         # The cut network's per-level head maps (views into the request's buffers), decoded here.
         maps = [request.get_output_tensor(i).data for i in range(len(request.model_outputs))]
-        return self.decode(maps, entry)
+        return self.decode(maps, entry, floor)
 
     # ---------------------------------------------------------------- NumPy decode
-    def decode(self, maps: list[np.ndarray], grid: _Compiled) -> np.ndarray:
+    def decode(self, maps: list[np.ndarray], grid: _Compiled, floor: float = 0.0) -> np.ndarray:
         """Per-level maps -> 1x(4+nc+nk)xN, exactly the Ultralytics Detect/Pose head math.
 
-        Each level is decoded straight into its columns of the output (anchor index = level
-        offset + y*w + x, finest level first), so nothing is concatenated.
+        With a `floor`, the anchors are first chosen on the class logits (the sigmoid keeps their
+        order), and only those are decoded: N is then their count. Almost every anchor of a canvas
+        scores below the detector's lowest threshold, and decoding all of them (DFL softmax, 80 sigmoids
+        each) cost as much NumPy time as the rest of the detect stage. Each level is decoded straight
+        into its columns of the output (finest level first), so nothing is concatenated.
         """
-        out = np.empty((1, 4 + self.nc + self.nk, grid.stride.shape[0]), np.float32)
-        o = out[0]
         levels = len(self.strides)
-        row = 4  # next class row
-        for i, (role, channels) in enumerate(self._branches):
-            start = 0
-            n_cls = channels - 4 * REG_MAX if role == "box+cls" else channels
-            for m in maps[i * levels : (i + 1) * levels]:
-                flat = m.reshape(channels, -1)
-                cols = slice(start, start + flat.shape[1])
-                start = cols.stop
-                ax, ay, stride = grid.anchor_x[cols], grid.anchor_y[cols], grid.stride[cols]
+        flats = [[maps[b * levels + lv].reshape(channels, -1) for b, (_, channels) in enumerate(self._branches)]
+                 for lv in range(levels)]
+        picks = [self._candidates(level, floor) for level in flats]
+        sizes = [level[0].shape[1] if pick is None else len(pick) for level, pick in zip(flats, picks)]
+        out = np.empty((1, 4 + self.nc + self.nk, sum(sizes)), np.float32)
+        o = out[0]
+        start, anchor = 0, 0
+        for level, pick, size in zip(flats, picks, sizes):
+            cols = slice(start, start + size)
+            every = slice(anchor, anchor + level[0].shape[1])
+            start, anchor = cols.stop, every.stop
+            ax, ay, stride = (a[every] if pick is None else a[every][pick] for a in (grid.anchor_x, grid.anchor_y, grid.stride))
+            row = 4  # next class row
+            for flat, (role, channels) in zip(level, self._branches):
+                if pick is not None:
+                    flat = flat[:, pick]
+                n_cls = channels - 4 * REG_MAX if role == "box+cls" else channels
                 if role in ("box", "box+cls"):
                     self._boxes(flat[: 4 * REG_MAX], ax, ay, stride, o[:4, cols])
                 if role in ("cls", "box+cls"):
                     _sigmoid(flat[channels - n_cls :], o[row : row + n_cls, cols])
+                    row += n_cls
                 if role == "kpt":
                     self._keypoints(flat, ax, ay, stride, o[4 + self.nc :, cols])
-            if role in ("cls", "box+cls"):
-                row += n_cls
         return out
+
+    def _candidates(self, level: list[np.ndarray], floor: float) -> np.ndarray | None:
+        """Anchor indices of one level whose best class logit can reach `floor` after the sigmoid (None: all)."""
+        if floor <= 0:
+            return None
+        if floor >= 1:
+            return np.empty(0, np.intp)
+        cut = np.log(floor / (1 - floor)) - 1e-4  # a hair low: the caller's exact threshold decides
+        best = None
+        for flat, (role, _) in zip(level, self._branches):
+            if role in ("cls", "box+cls"):
+                top = flat[4 * REG_MAX if role == "box+cls" else 0 :].max(axis=0)
+                best = top if best is None else np.maximum(best, top)
+        assert best is not None
+        return np.flatnonzero(best >= cut)
 
     def _boxes(self, dist: np.ndarray, ax: np.ndarray, ay: np.ndarray, stride: np.ndarray, out: np.ndarray) -> None:
         """DFL: softmax over 16 bins per side, expectation = distance (l, t, r, b) in grid units;

@@ -46,5 +46,5 @@ class OnnxDetector(YoloDetector):
         self.input_name = model_input.name
         super().__init__(names, input_size, options or DetectOptions())
 
-    def _infer(self, blob: np.ndarray) -> np.ndarray:
+    def _infer(self, blob: np.ndarray, floor: float = 0.0) -> np.ndarray:
         return self.session.run(None, {self.input_name: blob})[0]

@@ -89,7 +89,7 @@ class OpenVinoDetector(YoloDetector):
         except RuntimeError as exc:
             raise load_failure(xml, f"OpenVINO ({device})", exc) from None
 
-    def _infer(self, blob: np.ndarray) -> np.ndarray:
+    def _infer(self, blob: np.ndarray, floor: float = 0.0) -> np.ndarray:
         if self.flexible is not None:
-            return self.flexible.infer(blob)
+            return self.flexible.infer(blob, floor)
         return self.request.infer(blob)[0]
