@@ -171,8 +171,8 @@ def test_openvino_never_imports_torch_or_ultralytics() -> None:
 
 @pytest.mark.parametrize("model", ["yolo11n", "yolov8n", "yolov8n-pose"])
 def test_flexible_model_equals_the_fixed_export_at_640(model: str, bus: np.ndarray) -> None:
-    """The rewritten graph with the NumPy head decode gives the export's own raw output, every anchor;
-    with a score floor, exactly the anchors that reach it."""
+    """The rewritten graph, fed the BGR canvas, with the NumPy head decode gives the export's own raw
+    output for its blob, every anchor; with a score floor, exactly the anchors that reach it."""
     import openvino as ov
 
     from pipeline.detect.flexible import FlexibleYolo
@@ -184,8 +184,8 @@ def test_flexible_model_equals_the_fixed_export_at_640(model: str, bus: np.ndarr
     flexible = FlexibleYolo(core.read_model(xml), core, "CPU", config)
     frame, _ = _pets_frame_and_people(100)
     for image in (bus, frame):
-        blob = to_blob(letterbox(image.shape[1::-1], (640, 640)).render(image))
-        want, got = fixed.infer(blob)[0], flexible.infer(blob)
+        canvas = letterbox(image.shape[1::-1], (640, 640)).render(image)
+        want, got = fixed.infer(to_blob(canvas))[0], flexible.infer(canvas)
         assert got.shape == want.shape
         scores = want[0, 4:5] if model.endswith("pose") else want[0, 4:84]
         kept = scores.max(axis=0) >= 0.1
@@ -193,7 +193,7 @@ def test_flexible_model_equals_the_fixed_export_at_640(model: str, bus: np.ndarr
         np.testing.assert_allclose(got[0, :4, kept], want[0, :4, kept], atol=0.01)  # box pixels
         np.testing.assert_allclose(got[0, 4:], want[0, 4:], atol=1e-4)  # scores (and keypoints)
         # With a floor, only the anchors that can reach it are decoded: the same values, in the same order.
-        few = flexible.infer(blob, 0.1)
+        few = flexible.infer(canvas, 0.1)
         assert kept.sum() <= few.shape[2] < kept.sum() + 5
         top = few[0, 4 : 4 + scores.shape[0]].max(axis=0) >= 0.1
         every = got[0, 4 : 4 + scores.shape[0]].max(axis=0) >= 0.1
@@ -212,24 +212,24 @@ def test_a_shape_runs_padded_on_a_compiled_one_until_compiling_it_pays(bus: np.n
     core = ov.Core()
     flexible = FlexibleYolo(core.read_model(xml), core, "CPU", {"PERFORMANCE_HINT": "LATENCY"})
     flexible.compiled((1, 3, 640, 640))
-    blob = to_blob(letterbox(bus.shape[1::-1], (640, 640), fit=True).render(bus))
-    assert blob.shape == (1, 3, 640, 480)
+    canvas = letterbox(bus.shape[1::-1], (640, 640), fit=True).render(bus)
+    assert canvas.shape == (640, 480, 3)
     detector = load_detector(OPENVINO, None, {}, 0.25)
 
     def found(raw: np.ndarray) -> sv.Detections:
         return decode(raw, detector.names, detector.thresholds, detector.iou, None)
 
     with pytest.raises(ValueError, match="multiples of 32"):  # refused at once, though 640x640 would hold it
-        flexible.infer(np.zeros((1, 3, 500, 480), np.float32))
-    stand_in = found(flexible.infer(blob))
+        flexible.infer(np.zeros((500, 480, 3), np.uint8))
+    stand_in = found(flexible.infer(canvas))
     assert set(flexible._compiled) == {(1, 3, 640, 640)}  # not compiled: run padded on 640x640
     flexible.compile_cost = 1.0  # say compiling costs one 640x640 inference: each stand-in run costs 0.2 more
     runs = 1
     while (1, 3, 640, 480) not in flexible._compiled and runs < 20:
-        flexible.infer(blob)
+        flexible.infer(canvas)
         runs += 1
     assert 5 <= runs <= 7 and set(flexible._compiled) == {(1, 3, 640, 640), (1, 3, 640, 480)}
-    own = found(flexible.infer(blob))
+    own = found(flexible.infer(canvas))
     assert sorted(own.data["class_name"].tolist()) == ["bus", "person", "person", "person", "person"]
     assert_same(stand_in, own, min_iou=0.9, score_tol=0.1)
 
@@ -505,8 +505,9 @@ def test_onnx_raw_output_is_the_network_output(random_onnx: tuple[Path, object],
     path, net = random_onnx
     onnx = load_detector(ModelConfig(path=str(path), backend="onnx"), None, {}, 0.25)
     assert onnx.names == net.names and onnx.input_size == (640, 640)
-    blob = to_blob(letterbox((810, 1080), onnx.input_size).render(bus))
-    ours = onnx._infer(blob)
+    canvas = letterbox((810, 1080), onnx.input_size).render(bus)
+    blob = to_blob(canvas)
+    ours = onnx._infer(canvas)
     with torch.no_grad():
         pytorch = net(torch.from_numpy(blob))[0].numpy()
         backend = AutoBackend(str(path), device=torch.device("cpu"), verbose=False)(torch.from_numpy(blob))
@@ -516,7 +517,7 @@ def test_onnx_raw_output_is_the_network_output(random_onnx: tuple[Path, object],
     np.testing.assert_allclose(ours[:, :4], pytorch[:, :4], atol=0.05)  # pixels
     np.testing.assert_allclose(ours[:, 4:], pytorch[:, 4:], atol=1e-3)  # scores
     zidane = cv2.imread(str(ZIDANE))
-    other = onnx._infer(to_blob(letterbox((1280, 720), onnx.input_size).render(zidane)))
+    other = onnx._infer(letterbox((1280, 720), onnx.input_size).render(zidane))
     assert np.abs(ours[:, 4:] - other[:, 4:]).mean() > 0.05  # the scores really depend on the image
 
 

@@ -250,13 +250,14 @@ class YoloDetector(Detector):
     """A backend that runs the bare exported network and returns its raw 1x(4+C)xN output."""
 
     def _detect_canvas(self, canvas_bgr: np.ndarray) -> sv.Detections:
-        raw = self._infer(to_blob(canvas_bgr), self.thresholds.lowest)
+        raw = self._infer(canvas_bgr, self.thresholds.lowest)
         return decode(raw, self.names, self.thresholds, self.iou, self.keypoints)
 
     @abstractmethod
-    def _infer(self, blob: np.ndarray, floor: float = 0.0) -> np.ndarray:
-        """Raw network output for a 1x3xHxW float32 blob: every anchor, or (where the backend can) only
-        those whose best class score reaches `floor`, which `decode` would drop anyway."""
+    def _infer(self, canvas_bgr: np.ndarray, floor: float = 0.0) -> np.ndarray:
+        """Raw network output for an HxWx3 BGR canvas (`to_blob` makes the export's input of it): every
+        anchor, or (where the backend can) only those whose best class score reaches `floor`, which
+        `decode` would drop anyway."""
 
 
 def model_file(path: Path, suffix: str, backend: str) -> Path:

@@ -15,6 +15,7 @@ from pipeline.detect.base import (
     load_failure,
     metadata_names,
     metadata_size,
+    to_blob,
 )
 from pipeline.errors import CctvError
 
@@ -46,5 +47,5 @@ class OnnxDetector(YoloDetector):
         self.input_name = model_input.name
         super().__init__(names, input_size, options or DetectOptions())
 
-    def _infer(self, blob: np.ndarray, floor: float = 0.0) -> np.ndarray:
-        return self.session.run(None, {self.input_name: blob})[0]
+    def _infer(self, canvas_bgr: np.ndarray, floor: float = 0.0) -> np.ndarray:
+        return self.session.run(None, {self.input_name: to_blob(canvas_bgr)})[0]

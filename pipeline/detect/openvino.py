@@ -17,6 +17,7 @@ from pipeline.detect.base import (
     metadata_keypoints,
     metadata_names,
     metadata_size,
+    to_blob,
 )
 from pipeline.detect.flexible import FlexibleYolo
 
@@ -89,7 +90,7 @@ class OpenVinoDetector(YoloDetector):
         except RuntimeError as exc:
             raise load_failure(xml, f"OpenVINO ({device})", exc) from None
 
-    def _infer(self, blob: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    def _infer(self, canvas_bgr: np.ndarray, floor: float = 0.0) -> np.ndarray:
         if self.flexible is not None:
-            return self.flexible.infer(blob, floor)
-        return self.request.infer(blob)[0]
+            return self.flexible.infer(canvas_bgr, floor)
+        return self.request.infer(to_blob(canvas_bgr))[0]
