@@ -118,6 +118,13 @@ class ModelConfig(Strict):
         description="openvino: directory that keeps compiled models between runs (each input size compiles "
         "once, about 1 s; from the cache about half that); null: compile every run",
     )
+    threads: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description="openvino: threads one inference runs on; null: every core. Fewer leave cores to decoding, "
+        "the motion gate and tracking, which run beside the detector (README, Speed)",
+    )
     iou: float = Field(0.5, gt=0, le=1, description="NMS IoU threshold: overlapping boxes of one class above it merge")
     pose_path: str = Field(
         "models/yolov8n-pose_int8_openvino_model",

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import supervision as sv
 import yaml
+from pydantic import ValidationError
 
 from pipeline.config import ModelConfig
 from pipeline.detect import Detector, detect_image, format_detections, load_detector
@@ -232,6 +233,24 @@ def test_a_shape_runs_padded_on_a_compiled_one_until_compiling_it_pays(bus: np.n
     own = found(flexible.infer(canvas))
     assert sorted(own.data["class_name"].tolist()) == ["bus", "person", "person", "person", "person"]
     assert_same(stand_in, own, min_iou=0.9, score_tol=0.1)
+
+
+def test_model_threads_sets_the_threads_of_every_compiled_input_size(bus: np.ndarray) -> None:
+    """`model.threads` reaches OpenVINO for each shape compiled later, not only the first; null leaves
+    OpenVINO's own choice (every core)."""
+    one = load_detector(ModelConfig(path=str(OPENVINO_DIR), threads=1, compile_cache=None), None, {}, 0.25)
+    assert one.flexible is not None
+    one.flexible.compiled((1, 3, 640, 480))  # a shape compiled after loading
+    assert len(one.detect(bus)) >= 5
+    requests = [entry.request for entry in one.flexible._compiled.values()]
+    assert len(requests) == 2
+    assert {r.get_compiled_model().get_property("INFERENCE_NUM_THREADS") for r in requests} == {1}
+    default = load_detector(ModelConfig(path=str(OPENVINO_DIR), compile_cache=None), None, {}, 0.25)
+    assert default.flexible is not None
+    (request,) = [entry.request for entry in default.flexible._compiled.values()]
+    assert request.get_compiled_model().get_property("INFERENCE_NUM_THREADS") != 1
+    with pytest.raises(ValidationError, match="greater than or equal to 1"):
+        ModelConfig(threads=0)
 
 
 def test_flexible_detector_letterboxes_at_the_frame_aspect(bus: np.ndarray) -> None:

@@ -46,9 +46,11 @@ class OpenVinoDetector(YoloDetector):
         flexible: bool = True,
         task: Task = "detect",
         cache: str | None = None,
+        threads: int | None = None,
     ) -> None:
         """task: "pose" for a pose export (people, with keypoints in `data["keypoints"]`); cache: a
-        directory for OpenVINO's compiled-model cache (skipped when it cannot be created)."""
+        directory for OpenVINO's compiled-model cache (skipped when it cannot be created); threads:
+        per inference (None: OpenVINO's choice, every core)."""
         meta = export_metadata(xml.parent)
         names = metadata_names(meta, xml, task)
         keypoints = metadata_keypoints(meta) if task == "pose" else None
@@ -65,6 +67,8 @@ class OpenVinoDetector(YoloDetector):
         extra = keypoints[0] * keypoints[1] if keypoints else 0
         check_outputs(channels.get_length() if channels.is_static else None, names, xml, extra)
         config: dict[str, object] = {"PERFORMANCE_HINT": hint, "INFERENCE_PRECISION_HINT": "f32"}
+        if threads is not None:
+            config["INFERENCE_NUM_THREADS"] = threads
         if cache is not None:
             try:
                 directory = Path(cache).expanduser()
