@@ -231,21 +231,3 @@ def test_read_ahead_gates_the_next_batch_on_a_worker_and_changes_nothing(monkeyp
     assert ahead == alone
     assert alone[0] and sum(map(len, alone[1])) > 50  # people were detected and events happened
 
-
-def test_the_motion_gate_shrinks_by_a_whole_factor_and_finds_motion_in_source_pixels() -> None:
-    """OpenCV's area averaging is fast only at a whole factor (768 -> 384: 0.07 ms, 768 -> 320: 2-2.7 ms),
-    so the gate shrinks by the largest one that keeps `motion.width`; a square that moves on a frame
-    whose width is no multiple of it is still found where it is, in source pixels."""
-    from pipeline.config import MotionConfig
-
-    assert MotionGate(MotionConfig(), 768, 576).size == (384, 288)
-    assert MotionGate(MotionConfig(), 1920, 1080).size == (320, 180)
-    assert MotionGate(MotionConfig(width=640), 320, 240).size == (320, 240)  # never enlarged
-    gate = MotionGate(MotionConfig(), 1283, 721)
-    assert gate.size == (320, 180) and gate.factor == 4
-    frame = np.full((721, 1283, 3), 90, np.uint8)
-    assert gate.regions(frame) == [(0.0, 0.0, 1283.0, 721.0)]  # nothing to compare yet
-    frame[400:520, 900:1000] = 250
-    ((x1, y1, x2, y2),) = gate.regions(frame)
-    reach = 8 * gate.factor  # blur and dilation grow the blob by up to 8 motion pixels per side
-    assert all(0 <= d <= reach for d in (900 - x1, x2 - 1000, 400 - y1, y2 - 520)), (x1, y1, x2, y2)
