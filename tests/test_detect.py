@@ -253,6 +253,28 @@ def test_model_threads_sets_the_threads_of_every_compiled_input_size(bus: np.nda
         ModelConfig(threads=0)
 
 
+def test_a_camera_max_canvas_bounds_every_input_of_its_view(bus: np.ndarray) -> None:
+    """`detect.max_canvas` caps the letterbox and the packing canvases of one camera's view of the shared
+    model; other views keep 640; a model that runs at its own size only, or a cap above it, is refused."""
+    from pipeline.config import DetectConfig
+    from pipeline.detect.base import DetectOptions
+
+    shared = load_detector(OPENVINO, None, {}, 0.25)
+    small = shared.with_options(DetectOptions(max_canvas=448))
+    assert small.input_size == (448, 448) and shared.input_size == (640, 640)
+    assert small.with_options(DetectOptions()).input_size == (640, 640)
+    assert letterbox(bus.shape[1::-1], small.input_size, fit=True).size == (352, 448)
+    found = small.detect(bus)
+    assert sorted(found.data["class_name"].tolist())[:1] == ["bus"] and (found.class_id == 0).sum() >= 3
+    assert found.xyxy[:, 3].max() > 800  # boxes in source pixels, not canvas ones
+    with pytest.raises(CctvError, match="runs at its own 640x640 only"):
+        load_detector(FIXED, None, {}, 0.25).with_options(DetectOptions(max_canvas=448))
+    with pytest.raises(CctvError, match="larger than the model's input 640x640"):
+        shared.with_options(DetectOptions(max_canvas=800))
+    with pytest.raises(ValidationError, match="multiple of 32"):
+        DetectConfig(max_canvas=450)
+
+
 def test_flexible_detector_letterboxes_at_the_frame_aspect(bus: np.ndarray) -> None:
     flexible = load_detector(OPENVINO, None, {}, 0.25)
     assert flexible.fit_canvas

@@ -45,7 +45,7 @@ def _options(model_cfg: ModelConfig, cam: CameraConfig, classes: list[str]) -> D
         return None
     objects = cam.objects
     thresholds = {label: min(cam.detect.min_score, objects.filter_for(label).min_score) for label in classes}
-    return DetectOptions(classes, thresholds, cam.detect.min_score, model_cfg.iou)
+    return DetectOptions(classes, thresholds, cam.detect.min_score, model_cfg.iou, cam.detect.max_canvas)
 
 
 def camera_options(model_cfg: ModelConfig, cam: CameraConfig) -> DetectOptions | None:

@@ -138,6 +138,21 @@ class DetectOptions:
     thresholds: Mapping[str, float] = field(default_factory=dict)  # class name -> minimum score
     default_threshold: float = 0.25
     iou: float = 0.5
+    max_canvas: int | None = None  # longest side of any input (None: the model's own size)
+
+
+def _capped(size: Size, longest: int | None, fit_canvas: bool) -> Size:
+    """The model's input size with neither side above `longest` (a camera's `detect.max_canvas`)."""
+    if longest is None:
+        return size
+    if not fit_canvas:
+        raise CctvError(
+            f"detect.max_canvas {longest}: this model runs at its own {size[0]}x{size[1]} only; "
+            "use the openvino backend with model.flexible, or drop max_canvas"
+        )
+    if longest > max(size):
+        raise CctvError(f"detect.max_canvas {longest} is larger than the model's input {size[0]}x{size[1]}")
+    return (min(size[0], longest), min(size[1], longest))
 
 
 class BatchDetector(Protocol):
@@ -156,7 +171,8 @@ class Detector(ABC):
     """
 
     names: dict[int, str]
-    input_size: Size  # model input width, height (the largest, when `fit_canvas`)
+    model_size: Size  # the model's own input width, height
+    input_size: Size  # the largest input this view runs (the model's, or `max_canvas` when `fit_canvas`)
 
     def __init__(
         self,
@@ -169,7 +185,8 @@ class Detector(ABC):
         """fit_canvas: the model takes any input up to input_size in multiples of 32 (see `packing`);
         keypoints: a pose model's (keypoints, values per keypoint), e.g. (17, 3)."""
         self.names = dict(names)
-        self.input_size = input_size
+        self.model_size = input_size
+        self.input_size = _capped(input_size, options.max_canvas, fit_canvas)
         self.fit_canvas = fit_canvas
         self.keypoints = keypoints
         self.iou = options.iou
@@ -179,7 +196,7 @@ class Detector(ABC):
     def with_options(self, options: DetectOptions) -> Self:
         """This loaded model with other classes and thresholds, and its own inference count (one per camera)."""
         view = copy.copy(self)
-        Detector.__init__(view, self.names, self.input_size, options, self.fit_canvas, self.keypoints)
+        Detector.__init__(view, self.names, self.model_size, options, self.fit_canvas, self.keypoints)
         return view
 
     def detect(self, image_bgr: np.ndarray, regions: Sequence[Box] | None = None) -> sv.Detections:
