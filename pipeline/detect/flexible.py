@@ -180,9 +180,10 @@ class FlexibleYolo:
 
         With a `floor`, the anchors are first chosen on the class logits (the sigmoid keeps their
         order), and only those are decoded: N is then their count. Almost every anchor of a canvas
-        scores below the detector's lowest threshold, and decoding all of them (DFL softmax, 80 sigmoids
-        each) cost as much NumPy time as the rest of the detect stage. Each level is decoded straight
-        into its columns of the output (finest level first), so nothing is concatenated.
+        scores below the detector's lowest threshold; decoding all of them (DFL softmax, 80 sigmoids
+        each, then the argmax over them) took 1.2 s of a PETS09 replay, choosing first about 0.7.
+        Each level is decoded straight into its columns of the output (finest level first), so
+        nothing is concatenated.
         """
         levels = len(self.strides)
         flats = [[maps[b * levels + lv].reshape(channels, -1) for b, (_, channels) in enumerate(self._branches)]
