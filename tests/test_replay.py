@@ -230,4 +230,3 @@ def test_read_ahead_gates_the_next_batch_on_a_worker_and_changes_nothing(monkeyp
     assert gated_on and all(name.startswith("read-ahead pets") for name in gated_on)
     assert ahead == alone
     assert alone[0] and sum(map(len, alone[1])) > 50  # people were detected and events happened
-
