@@ -123,7 +123,7 @@ class ModelConfig(Strict):
         ge=1,
         le=1024,
         description="openvino: threads one inference runs on; null: every core. Fewer leave cores to decoding, "
-        "the motion gate and tracking, which run beside the detector (README, Speed)",
+        "the motion gate and tracking, which run beside the detector (README, How it is built)",
     )
     iou: float = Field(0.5, gt=0, le=1, description="NMS IoU threshold: overlapping boxes of one class above it merge")
     pose_path: str = Field(

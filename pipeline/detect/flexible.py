@@ -72,7 +72,7 @@ class _Compiled:
 
 
 class FlexibleYolo:
-    """An Ultralytics YOLO (detect or pose) OpenVINO IR that accepts any 1x3xHxW, H, W % 32 == 0.
+    """An Ultralytics YOLO (detect or pose) OpenVINO IR that accepts any HxW canvas, H, W % 32 == 0.
 
     `infer(canvas)` takes an HxWx3 BGR uint8 canvas and returns the same raw layout as the original
     export gives for its blob: 1x(4+nc)xN for detect,
@@ -82,7 +82,7 @@ class FlexibleYolo:
     One infer request per shape: not for concurrent calls from several threads.
 
     Compiling a shape costs about as much as 20 inferences (0.4-0.8 s, and 30-45 MB), so a shape is not
-    compiled on first use: until then its blob runs on the smallest compiled shape that holds it,
+    compiled on first use: until then its canvas runs on the smallest compiled shape that holds it,
     padded right and bottom with the letterbox grey (its pixels keep their coordinates, so the
     boxes are where they would be). Ski rental: once those stand-in runs have cost, by the cost
     model of `packing.inference_cost`, `compile_cost` 640x640 inferences more than the shape's own
@@ -197,7 +197,8 @@ class FlexibleYolo:
             cols = slice(start, start + size)
             every = slice(anchor, anchor + level[0].shape[1])
             start, anchor = cols.stop, every.stop
-            ax, ay, stride = (a[every] if pick is None else a[every][pick] for a in (grid.anchor_x, grid.anchor_y, grid.stride))
+            at = every if pick is None else pick + every.start  # this level's anchors in the whole grid
+            ax, ay, stride = grid.anchor_x[at], grid.anchor_y[at], grid.stride[at]
             row = 4  # next class row
             for flat, (role, channels) in zip(level, self._branches):
                 if pick is not None:
