@@ -122,8 +122,15 @@ class ModelConfig(Strict):
         None,
         ge=1,
         le=1024,
-        description="openvino: threads one inference runs on; null: every core. Fewer leave cores to decoding, "
-        "the motion gate and tracking, which run beside the detector (README, How it is built)",
+        description="openvino: threads the inferences run on, shared among `streams`; null: every core. Fewer "
+        "leave cores to decoding, the motion gate and tracking, which run beside the detector (README, How it is built)",
+    )
+    streams: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="openvino with flexible: canvases of one batch inferred at once, each on its share of the "
+        "threads; 2 on two cores costs less CPU than one inference on both (README, How it is built)",
     )
     iou: float = Field(0.5, gt=0, le=1, description="NMS IoU threshold: overlapping boxes of one class above it merge")
     pose_path: str = Field(

@@ -242,15 +242,34 @@ def test_model_threads_sets_the_threads_of_every_compiled_input_size(bus: np.nda
     assert one.flexible is not None
     one.flexible.compiled((1, 3, 640, 480))  # a shape compiled after loading
     assert len(one.detect(bus)) >= 5
-    requests = [entry.request for entry in one.flexible._compiled.values()]
+    requests = [entry.requests[0] for entry in one.flexible._compiled.values()]
     assert len(requests) == 2
     assert {r.get_compiled_model().get_property("INFERENCE_NUM_THREADS") for r in requests} == {1}
     default = load_detector(ModelConfig(path=str(OPENVINO_DIR), compile_cache=None), None, {}, 0.25)
     assert default.flexible is not None
-    (request,) = [entry.request for entry in default.flexible._compiled.values()]
+    (request,) = [entry.requests[0] for entry in default.flexible._compiled.values()]
     assert request.get_compiled_model().get_property("INFERENCE_NUM_THREADS") != 1
     with pytest.raises(ValidationError, match="greater than or equal to 1"):
         ModelConfig(threads=0)
+
+
+def test_model_streams_infers_a_batch_s_canvases_side_by_side(bus: np.ndarray) -> None:
+    """`model.streams: 2` compiles two streams with a request each, and a batch of three frames (two
+    canvases at once, then one; the same shape twice) finds what one-at-a-time inference finds."""
+    zidane = cv2.imread(str(ZIDANE))
+    frames = [(bus, None), (cv2.resize(zidane, (bus.shape[1], bus.shape[0])), None), (bus[:, ::-1].copy(), None)]
+    one = load_detector(ModelConfig(path=str(OPENVINO_DIR), compile_cache=None), None, {}, 0.25)
+    two = load_detector(ModelConfig(path=str(OPENVINO_DIR), streams=2, compile_cache=None), None, {}, 0.25)
+    assert two.flexible is not None
+    (entry,) = two.flexible._compiled.values()
+    assert len(entry.requests) == 2 and entry.requests[0].get_compiled_model().get_property("NUM_STREAMS") == 2
+    expected, found = one.detect_many(frames), two.detect_many(frames)
+    assert two.inferences == 3
+    for e, f in zip(expected, found):
+        assert len(e) >= 2
+        assert_same(f, e, min_iou=0.99, score_tol=0.01)
+    with pytest.raises(ValidationError, match="greater than or equal to 1"):
+        ModelConfig(streams=0)
 
 
 def test_a_camera_max_canvas_bounds_every_input_of_its_view(bus: np.ndarray) -> None:

@@ -98,7 +98,7 @@ def load_model(model_cfg: ModelConfig, options: DetectOptions, task: Task = "det
         xml = model_file(path, ".xml", "openvino")
         return OpenVinoDetector(
             xml, options, device=model_cfg.device, flexible=model_cfg.flexible, task=task,
-            cache=model_cfg.compile_cache, threads=model_cfg.threads,
+            cache=model_cfg.compile_cache, threads=model_cfg.threads, streams=model_cfg.streams,
         )
     if model_cfg.backend == "onnx":
         from pipeline.detect.onnx import OnnxDetector

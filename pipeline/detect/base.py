@@ -207,56 +207,57 @@ class Detector(ABC):
         """Detections of several same-sized frames, as few inferences as their regions allow.
 
         Consecutive frames whose regions fit one canvas together (at no less than the letterbox
-        scale) share an inference; a frame without regions is letterboxed on its own.
+        scale) share an inference; a frame without regions is letterboxed on its own. The canvases
+        are planned first and inferred together (`_detect_canvases`), so a backend may run them at once.
         """
-        results: list[sv.Detections | None] = [None] * len(items)
+        jobs: list[tuple[Layout, list[int]]] = []  # one inference each: its layout and the items it holds
         group: list[int] = []
         layout: Layout | None = None
         for i, (image, regions) in enumerate(items):
             frame = (image.shape[1], image.shape[0])
             if not regions:
-                results[i] = self._run(letterbox(frame, self.input_size, self.fit_canvas), [image])[0]
+                jobs.append((letterbox(frame, self.input_size, self.fit_canvas), [i]))
                 continue
             trial = self._pack([items[j][1] or [] for j in [*group, i]], frame)
             if trial is None and group:
-                self._flush(layout, group, items, results)
+                assert layout is not None
+                jobs.append((layout, group))
                 group, trial = [], self._pack([regions], frame)
             if trial is None:
-                results[i] = self._run(letterbox(frame, self.input_size, self.fit_canvas), [image])[0]
+                jobs.append((letterbox(frame, self.input_size, self.fit_canvas), [i]))
             else:
                 group, layout = [*group, i], trial
         if group:
-            self._flush(layout, group, items, results)
-        return [r if r is not None else sv.Detections.empty() for r in results]
+            assert layout is not None
+            jobs.append((layout, group))
+        results: dict[int, sv.Detections] = {}
+        canvases = [layout.render(*(items[j][0] for j in held)) for layout, held in jobs]
+        self.inferences += len(jobs)
+        for (layout, held), found in zip(jobs, self._detect_canvases(canvases)):
+            for j, mine in zip(held, self._split(layout, found, len(held))):
+                results[j] = mine
+        return [results[i] for i in range(len(items))]
 
     def _pack(self, regions: Sequence[Sequence[Box]], frame: Size) -> Layout | None:
         return pack_frames(regions, frame, self.input_size, fit=self.fit_canvas)
 
-    def _flush(
-        self,
-        layout: Layout | None,
-        group: list[int],
-        items: Sequence[tuple[np.ndarray, Sequence[Box] | None]],
-        results: list[sv.Detections | None],
-    ) -> None:
-        assert layout is not None
-        for j, found in zip(group, self._run(layout, [items[j][0] for j in group])):
-            results[j] = found
-
-    def _run(self, layout: Layout, images: Sequence[np.ndarray]) -> list[sv.Detections]:
-        """One inference on one canvas, split back into per-image detections."""
-        self.inferences += 1
-        detections = layout.to_source(self._detect_canvas(layout.render(*images)))
+    def _split(self, layout: Layout, found: sv.Detections, images: int) -> list[sv.Detections]:
+        """One canvas's detections back in source pixels, per image it holds."""
+        detections = layout.to_source(found)
         if len(layout.tiles) > 1:  # an object seen in two overlapping tiles of the same image
             groups = detections.class_id + detections.data["image"] * (max(self.names) + 1)
             detections = detections[nms(detections.xyxy, detections.confidence, groups, self.iou)]
         image = detections.data.pop("image", np.zeros(len(detections), int))
         out = []
-        for k in range(len(images)):
+        for k in range(images):
             mine = detections[image == k]
             mine.metadata["mode"] = layout.mode
             out.append(mine)
         return out
+
+    def _detect_canvases(self, canvases: Sequence[np.ndarray]) -> list[sv.Detections]:
+        """Each canvas's detections; one after the other unless a backend runs several at once."""
+        return [self._detect_canvas(canvas) for canvas in canvases]
 
     @abstractmethod
     def _detect_canvas(self, canvas_bgr: np.ndarray) -> sv.Detections:
@@ -267,8 +268,15 @@ class YoloDetector(Detector):
     """A backend that runs the bare exported network and returns its raw 1x(4+C)xN output."""
 
     def _detect_canvas(self, canvas_bgr: np.ndarray) -> sv.Detections:
-        raw = self._infer(canvas_bgr, self.thresholds.lowest)
-        return decode(raw, self.names, self.thresholds, self.iou, self.keypoints)
+        return self._detect_canvases([canvas_bgr])[0]
+
+    def _detect_canvases(self, canvases: Sequence[np.ndarray]) -> list[sv.Detections]:
+        raws = self._infer_many(canvases, self.thresholds.lowest)
+        return [decode(raw, self.names, self.thresholds, self.iou, self.keypoints) for raw in raws]
+
+    def _infer_many(self, canvases: Sequence[np.ndarray], floor: float) -> list[np.ndarray]:
+        """`_infer` of each canvas; a backend that can run several inferences at once overrides it."""
+        return [self._infer(canvas, floor) for canvas in canvases]
 
     @abstractmethod
     def _infer(self, canvas_bgr: np.ndarray, floor: float = 0.0) -> np.ndarray:

@@ -28,7 +28,8 @@ and it saved 15 % of a 640x640 inference's CPU against `cv2.dnn.blobFromImage` (
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,9 +63,9 @@ class _Branch:
 
 @dataclass
 class _Compiled:
-    """Per input shape: the compiled model's infer request and the anchor grid for decoding."""
+    """Per input shape: the compiled model's infer requests (one per stream) and the anchor grid for decoding."""
 
-    request: ov.InferRequest
+    requests: list[ov.InferRequest]
     anchor_x: np.ndarray  # (N,) anchor centres in grid units (i + 0.5)
     anchor_y: np.ndarray
     stride: np.ndarray  # (N,) float32
@@ -90,11 +91,15 @@ class FlexibleYolo:
     live camera, within minutes, the ones it uses most.
     """
 
-    def __init__(self, original: ov.Model, core: ov.Core, device: str, config: dict[str, object]) -> None:
-        """original: the export as read; raises ValueError when its head is not an Ultralytics Detect/Pose."""
+    def __init__(
+        self, original: ov.Model, core: ov.Core, device: str, config: dict[str, object], streams: int = 1
+    ) -> None:
+        """original: the export as read; streams: how many canvases `infer_many` runs at once, each on its
+        share of the threads (OpenVINO streams); raises ValueError when the head is not an Ultralytics Detect/Pose."""
         self.core = core
         self.device = device
-        self.config = config
+        self.streams = streams
+        self.config = {**config, "NUM_STREAMS": streams} if streams > 1 else config
         self.export_shape = tuple(original.input(0).get_shape())  # (1, 3, 640, 640)
         branches, kpt_shape, strides = _find_head(original)
         # The DFL as the export computes it: bin weights (arange(16), or their int8 rounding) and
@@ -124,8 +129,9 @@ class FlexibleYolo:
             start = time.perf_counter()
             model = self.model.clone()
             model.reshape({model.input(0): ov.PartialShape([n, h, w, c])})
-            request = self.core.compile_model(model, self.device, self.config).create_infer_request()
-            entry = _Compiled(request, *_anchors(h, w, self.strides), time.perf_counter() - start)
+            compiled = self.core.compile_model(model, self.device, self.config)
+            requests = [compiled.create_infer_request() for _ in range(self.streams)]
+            entry = _Compiled(requests, *_anchors(h, w, self.strides), time.perf_counter() - start)
             self._compiled[shape] = entry
             global _compile_seconds
             _compile_seconds += entry.compile_s
@@ -159,20 +165,36 @@ class FlexibleYolo:
         """HxWx3 uint8 BGR canvas -> raw output in the original export's layout.
 
         floor: only anchors whose best class score reaches it are decoded and returned (0: every anchor)."""
-        canvas = np.ascontiguousarray(canvas_bgr, dtype=np.uint8)
-        if canvas.ndim != 3 or canvas.shape[2] != 3:
-            raise ValueError(f"canvas shape {canvas.shape}: want HxWx3 BGR")
-        shape, entry = self._runner((1, 3, *canvas.shape[:2]))
-        if shape[2:] != canvas.shape[:2]:
-            padded = np.full((*shape[2:], 3), PAD_VALUE, np.uint8)
-            padded[: canvas.shape[0], : canvas.shape[1]] = canvas
-            canvas = padded
-        request = entry.request
-        request.set_input_tensor(ov.Tensor(canvas[None], shared_memory=True))
-        request.infer()
-        # The cut network's per-level head maps (views into the request's buffers), decoded here.
-        maps = [request.get_output_tensor(i).data for i in range(len(request.model_outputs))]
-        return self.decode(maps, entry, floor)
+        return self.infer_many([canvas_bgr], floor)[0]
+
+    def infer_many(self, canvases: Sequence[np.ndarray], floor: float = 0.0) -> list[np.ndarray]:
+        """`infer` of each canvas, `streams` of them at once: on a 2-core CPU one thread per inference
+        costs 15-40 % less CPU than two, and two canvases side by side keep both cores busy."""
+        for canvas_bgr in canvases:  # every canvas checked before any inference starts
+            if canvas_bgr.ndim != 3 or canvas_bgr.shape[2] != 3:
+                raise ValueError(f"canvas shape {canvas_bgr.shape}: want HxWx3 BGR")
+        out: list[np.ndarray] = []
+        for start in range(0, len(canvases), self.streams):
+            running = []
+            taken: Counter[tuple[int, ...]] = Counter()  # requests of each compiled shape in use
+            for canvas_bgr in canvases[start : start + self.streams]:
+                canvas = np.ascontiguousarray(canvas_bgr, dtype=np.uint8)
+                shape, entry = self._runner((1, 3, *canvas.shape[:2]))
+                if shape[2:] != canvas.shape[:2]:
+                    padded = np.full((*shape[2:], 3), PAD_VALUE, np.uint8)
+                    padded[: canvas.shape[0], : canvas.shape[1]] = canvas
+                    canvas = padded
+                request = entry.requests[taken[shape]]
+                taken[shape] += 1
+                request.set_input_tensor(ov.Tensor(canvas[None], shared_memory=True))
+                request.start_async()
+                running.append((request, entry, canvas))  # the canvas outlives its inference
+            for request, entry, _ in running:
+                request.wait()
+                # The cut network's per-level head maps (views into the request's buffers), decoded here.
+                maps = [request.get_output_tensor(i).data for i in range(len(request.model_outputs))]
+                out.append(self.decode(maps, entry, floor))
+        return out
 
     # ---------------------------------------------------------------- NumPy decode
     def decode(self, maps: list[np.ndarray], grid: _Compiled, floor: float = 0.0) -> np.ndarray:

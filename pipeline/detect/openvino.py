@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -47,10 +48,12 @@ class OpenVinoDetector(YoloDetector):
         task: Task = "detect",
         cache: str | None = None,
         threads: int | None = None,
+        streams: int = 1,
     ) -> None:
         """task: "pose" for a pose export (people, with keypoints in `data["keypoints"]`); cache: a
         directory for OpenVINO's compiled-model cache (skipped when it cannot be created); threads:
-        per inference (None: OpenVINO's choice, every core)."""
+        that the inferences share (None: OpenVINO's choice, every core); streams: inferences of one batch
+        run at once, each on its share of the threads (flexible models only)."""
         meta = export_metadata(xml.parent)
         names = metadata_names(meta, xml, task)
         keypoints = metadata_keypoints(meta) if task == "pose" else None
@@ -79,7 +82,7 @@ class OpenVinoDetector(YoloDetector):
         self.flexible: FlexibleYolo | None = None
         if flexible:
             try:
-                self.flexible = FlexibleYolo(model, core, device, config)
+                self.flexible = FlexibleYolo(model, core, device, config, streams)
             except ValueError:  # not an Ultralytics detect head: run it at its own size
                 self.flexible = None
         # Check the class names before the (seconds-long) compilation.
@@ -93,6 +96,11 @@ class OpenVinoDetector(YoloDetector):
                 self.request = core.compile_model(model, device, config).create_infer_request()
         except RuntimeError as exc:
             raise load_failure(xml, f"OpenVINO ({device})", exc) from None
+
+    def _infer_many(self, canvases: Sequence[np.ndarray], floor: float) -> list[np.ndarray]:
+        if self.flexible is not None:
+            return self.flexible.infer_many(canvases, floor)
+        return super()._infer_many(canvases, floor)
 
     def _infer(self, canvas_bgr: np.ndarray, floor: float = 0.0) -> np.ndarray:
         if self.flexible is not None:
