@@ -10,6 +10,7 @@ own; pipeline and peer alternate, and the medians are reported.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import statistics
@@ -85,10 +86,9 @@ def _median(runs: list[dict[str, Any]], key: str) -> float:
 
 def run_peer_bench(clips: list[str], out_dir: Path, repeats: int = 3) -> dict[str, Any]:
     """Pipeline and peer alternately, `repeats` times per clip, each run in a fresh process."""
-    try:
-        import ultralytics  # noqa: F401
-    except ImportError:
-        raise CctvError("--peer needs the optional Ultralytics backend: ./setup.sh --test installs it") from None
+    # Looked up, not imported: a spawned worker's peak RSS starts at this process's, and torch is 700 MB.
+    if importlib.util.find_spec("ultralytics") is None:
+        raise CctvError("--peer needs the optional Ultralytics backend: ./setup.sh --test installs it")
     rows = []
     pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"), max_tasks_per_child=1)
     with pool:
