@@ -176,7 +176,7 @@ class DetectConfig(Strict):
         4, ge=1, le=32, description="consecutive frames whose motion regions may share one inference (adds latency)"
     )
     carry_seconds: float = Field(
-        0.5,
+        0.2,
         ge=0,
         description="a track far from every zone edge and line, with no new motion by it, is carried by the tracker "
         "and re-detected at least this often (0: every tracked object on every detected frame)",
