@@ -216,6 +216,7 @@ class EvidenceRecorder:
         self.pending: list[tuple[float, np.ndarray, tuple[TrackedBox, ...]]] = []  # pushed, not yet encoded
         self.boxes: dict[int, Box] = {}  # track id -> its newest box, for the boxes drawn between analysed frames
         self.tracked: tuple[TrackedBox, ...] = ()  # the same with labels, for the clip's `tracks` file
+        self.observed = float("-inf")  # pts of the newest frame whose analysis `observe` has seen
 
     def push(self, frame: Frame) -> None:
         """Call before the pipeline processes `frame`: buffers it; while an event is open, it is encoded once
@@ -230,6 +231,7 @@ class EvidenceRecorder:
     def observe(self, tracks: Sequence[Track]) -> None:
         """After a frame was analysed: where its tracks are now (the boxes drawn on the frames that follow)."""
         self.boxes = {track.track_id: track.box for track in tracks}
+        self.observed = self.newest.pts if self.newest is not None else self.observed
         # Where each is on this frame: a track carried without a detection is where its motion model puts it.
         self.tracked = tuple((t.track_id, t.label, *(round(v, 1) for v in t.expected or t.box)) for t in tracks)
         # The newest frame was pushed before it was analysed: its tracked boxes are these, not the last frame's.
@@ -343,9 +345,14 @@ class EvidenceRecorder:
             if self.on_started is not None:
                 self.on_started(paths)
             if fresh:
+                # Frames whose analysis is under way (the newest, or a packed batch) wait for `observe`, so
+                # they are drawn and recorded with their own tracked boxes, not the frame's before.
                 for b in pre:
                     image = b.image()
-                    self._add(self.session.encode(b.pts, self._drawn(image, b.pts), image, b.tracked))
+                    if b.pts > self.observed:
+                        self.pending.append((b.pts, image, b.tracked))
+                    else:
+                        self._add(self.session.encode(b.pts, self._drawn(image, b.pts), image, b.tracked))
             else:
                 for frame in copied:
                     clip.add(frame)

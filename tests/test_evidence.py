@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -255,6 +256,30 @@ def test_the_clip_shows_the_event_and_the_raw_clip_does_not(frames: list[Frame],
     assert red(shown, 320, 275) and not red(raw, 320, 275)  # the left edge of the track's box at its new place
     zone_x, zone_y = 150, 180  # on the top edge of road_west
     assert abs(int(shown[zone_y, zone_x, 0]) - int(raw[zone_y, zone_x, 0])) > 60
+
+
+def test_the_frame_an_event_starts_on_is_recorded_with_its_own_tracked_boxes(
+    frames: list[Frame], tmp_path: Path
+) -> None:
+    """The first event's pre-roll is encoded when it starts, during the analysis of the newest frame: that
+    frame waits for its tracks (an export told the subject from a stranger by the frame before's box)."""
+    done: list[EvidencePaths] = []
+    rec = EvidenceRecorder(tmp_path, pre_roll=1.0, post_roll=0.5, on_done=done.append)
+    for frame in frames[:40]:
+        rec.push(frame)
+        if frame.index == 20:
+            rec.on_change(change("start", frame.pts, None, 0.5, BOX))
+        if frame.index == 30:
+            rec.on_change(change("end", frames[20].pts, frame.pts, 0.5, BOX))
+        x = 100.0 + 5 * frame.index  # the track walks 5 px a frame
+        rec.observe([Track(7, "person", (x, 200.0, x + 40, 320.0), 0.9, 0.0, frame.pts, frame.index)])
+    rec.close()
+    (paths,) = done
+    doc = json.loads(paths.tracks.read_text())
+    t0, boxes = doc["t0"], {round(f["t"], 3): f["boxes"] for f in doc["frames"]}
+    for frame in frames[10:31]:
+        x = 100.0 + 5 * frame.index
+        assert boxes[round(frame.pts - t0, 3)] == [[7, "person", x, 200.0, x + 40, 320.0]], frame.index
 
 
 def test_background_evidence_writes_the_same_clip_and_drops_frames_when_behind(
