@@ -136,7 +136,7 @@ def bench(
         if repeats < 1:
             raise CctvError(f"--repeats must be at least 1, not {repeats}")
         typer.echo(format_peer_table(run_peer_bench(clips or list(PEER_CLIPS), out, repeats)))
-        typer.echo(f"-> {out}/bench-peer.json")
+        typer.echo(f"-> {out}/bench-peer.json, {out}/bench-peer.png")
         return
     rows = run_bench(clips or list(CLIPS), out)
     plot(rows, out / "bench.png")

@@ -116,6 +116,7 @@ def run_peer_bench(clips: list[str], out_dir: Path, repeats: int = 3) -> dict[st
     report = {"cpu": cpu_description(), "clips": rows}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "bench-peer.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    plot_peer(report, out_dir / "bench-peer.png")
     return report
 
 
@@ -130,3 +131,31 @@ def format_peer_table(report: dict[str, Any]) -> str:
         lines.append(f"{'':8} pipeline / peer: wall {row['wall_ratio']}, CPU {row['cpu_ratio']} "
                      f"(medians of {row['repeats']} alternating runs)")
     return "\n".join(lines)
+
+
+def plot_peer(report: dict[str, Any], path: Path) -> None:
+    """Wall and CPU seconds and peak RSS per clip, pipeline beside peer, each ratio written over its pair."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = report["clips"]
+    clips = [row["clip"] for row in rows]
+    panels = (("wall_seconds", "wall s", "wall_ratio"), ("cpu_seconds", "CPU s", "cpu_ratio"), ("peak_rss_mb", "peak RSS MB", None))
+    fig, axes = plt.subplots(1, len(panels), figsize=(13, 4.2))
+    for ax, (key, label, ratio) in zip(axes, panels):
+        for k, side in enumerate(("pipeline", "peer")):
+            xs = [i + (k - 0.5) * 0.38 for i in range(len(rows))]
+            ax.bar(xs, [row[side][key] for row in rows], 0.38, label=side)
+        if ratio is not None:
+            for i, row in enumerate(rows):
+                ax.annotate(f"×{row[ratio]}", (i, max(row["pipeline"][key], row["peer"][key])), ha="center", va="bottom")
+        ax.set_xticks(range(len(rows)), clips)
+        ax.set_ylabel(label)
+        ax.margins(y=0.12)
+    axes[0].legend()
+    fig.suptitle(f"Pipeline against the Ultralytics track() loop ({report['cpu']})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
