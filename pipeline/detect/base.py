@@ -211,25 +211,23 @@ class Detector(ABC):
         are planned first and inferred together (`_detect_canvases`), so a backend may run them at once.
         """
         jobs: list[tuple[Layout, list[int]]] = []  # one inference each: its layout and the items it holds
-        group: list[int] = []
-        layout: Layout | None = None
+        group: tuple[Layout, list[int]] | None = None  # the packed canvas still taking frames
         for i, (image, regions) in enumerate(items):
             frame = (image.shape[1], image.shape[0])
             if not regions:
                 jobs.append((letterbox(frame, self.input_size, self.fit_canvas), [i]))
                 continue
-            trial = self._pack([items[j][1] or [] for j in [*group, i]], frame)
+            held = [*group[1], i] if group else [i]
+            trial = self._pack([items[j][1] or [] for j in held], frame)
             if trial is None and group:
-                assert layout is not None
-                jobs.append((layout, group))
-                group, trial = [], self._pack([regions], frame)
+                jobs.append(group)
+                group, held, trial = None, [i], self._pack([regions], frame)
             if trial is None:
                 jobs.append((letterbox(frame, self.input_size, self.fit_canvas), [i]))
             else:
-                group, layout = [*group, i], trial
+                group = (trial, held)
         if group:
-            assert layout is not None
-            jobs.append((layout, group))
+            jobs.append(group)
         results: dict[int, sv.Detections] = {}
         canvases = [layout.render(*(items[j][0] for j in held)) for layout, held in jobs]
         self.inferences += len(jobs)
