@@ -244,6 +244,10 @@ class VideoSource:
         frames = itertools.chain([first], decoded)
         self._thread: threading.Thread | None = None
         self.newest: _Decoded | None = None  # live: the newest sampled frame, whether analysed or dropped
+        # live: the least (arrival wall time - media time) of the sampled frames so far. Frames arrive no
+        # sooner than they were captured, so the least is the truest: a burst of buffered frames at
+        # connection, or a frame taken long after it arrived, would put later frames in the future.
+        self.wall_offset: float | None = None
         if live:
             self._pending: deque[_Decoded] = deque()
             self._skipped: deque[_Decoded] = deque(maxlen=SKIPPED_KEPT)  # dropped, not yet handed out
@@ -313,6 +317,8 @@ class VideoSource:
                     start = time.monotonic() - decoded.pts if start is None else start
                     if self._closed.wait(start + decoded.pts - time.monotonic()):
                         break
+                offset = time.time() - decoded.pts
+                self.wall_offset = offset if self.wall_offset is None else min(self.wall_offset, offset)
                 self.newest = decoded  # every sampled frame, for live viewers, dropped or not
                 with self._cond:
                     if len(self._pending) == self._backlog:

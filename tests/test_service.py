@@ -98,6 +98,7 @@ def test_cameras_state_latest_frame_and_metrics(service: Service) -> None:
     pets, broken = cameras["pets"], cameras["broken"]
     assert pets["status"] == "live" and pets["connected"] and pets["error"] is None and pets["connects"] == 1
     assert 4.0 <= pets["fps_in"] <= 6.0 and pets["frames_analysed"] > 0 and pets["last_frame_at"] > time.time() - 5
+    assert 0 <= pets["lag_p50"] <= pets["lag_p95"] < 5  # frames are analysed after they arrive, never before
     assert broken["status"] in {"reconnecting", "failed"} and "cannot open video" in broken["error"]
     assert not broken["connected"] and broken["frames_in"] == 0 and broken["latest_url"] is None
     assert service.get("/api/cameras/nope").status_code == 404

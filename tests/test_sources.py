@@ -163,6 +163,20 @@ def test_looped_file_plays_at_real_time_with_rising_pts(tmp_path: Path) -> None:
     assert np.all(np.abs(wall - pts) < 0.3)  # paced at real time, not decoded ahead
 
 
+def test_a_live_source_is_put_on_the_wall_clock_when_its_frames_arrive_not_when_they_are_taken() -> None:
+    """A camera waits for the shared detector's turn before it takes its frames: stamping them at that
+    moment put every later frame of the camera up to a sampling period in the future."""
+    with open_source(PETS, fps=5, loop=True) as src:  # paced: a frame every 0.2 s
+        assert src.wait(5)
+        arrived = time.time()
+        time.sleep(0.15)  # the detector busy with another camera; no newer frame yet
+        taken = time.time()
+        frame = src.take(1)[0]
+        assert src.wall_offset is not None
+        stamped = frame.pts + src.wall_offset
+    assert arrived - 0.05 <= stamped <= taken - 0.1
+
+
 def test_slow_consumer_gets_newest_frames_and_drops_stale_ones() -> None:
     with open_source(PETS, fps=None, live=True) as src:
         frames = []

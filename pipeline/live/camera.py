@@ -235,7 +235,7 @@ class CameraWorker:
             self.name, self.cam, fps=src.fps, subscribers=[*self.sinks, self._count], detector=self.detector,
             size=(src.width, src.height), evidence=recorder, run=run_tag(start), timezone=self.service.timezone,
         )
-        offset: float | None = None  # wall time minus media time, fixed at the first frame
+        offset: float | None = None  # wall time minus media time, fixed at the first frame taken (VideoSource)
         evidence_dropped0, jumps0 = self.state.evidence_dropped, self.state.time_jumps
         dropped0 = src.stats.dropped
         stall = self.service.stall_seconds
@@ -252,7 +252,8 @@ class CameraWorker:
                     if not batch:
                         break
                     skipped = src.take_skipped()
-                    offset = time.time() - batch[-1].pts if offset is None else offset
+                    offset = src.wall_offset if offset is None else offset  # fixed: times rise with media time
+                    assert offset is not None  # set before the first frame was handed out
                     frames = [replace(f, pts=f.pts + offset) for f in batch]
                     detected = run.detect(frames)
                 # Evidence, tracking and rules after the turn, beside the next camera's inference.
