@@ -133,6 +133,11 @@ class ModelConfig(Strict):
         "threads; 2 on two cores costs less CPU than one inference on both (README, How it is built)",
     )
     iou: float = Field(0.5, gt=0, le=1, description="NMS IoU threshold: overlapping boxes of one class above it merge")
+    share_canvases: bool = Field(
+        True,
+        description="live, openvino with flexible: the packed regions of cameras waiting for the detector at the "
+        "same time share one inference where that costs less, each at no less than its frame's letterbox scale",
+    )
     pose_path: str = Field(
         "models/yolov8n-pose_int8_openvino_model",
         description="the pose model (17 COCO keypoints), run for people only on cameras with a fall rule",

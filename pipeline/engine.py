@@ -228,7 +228,7 @@ class CameraRun:
         self.closed = False
 
     def detect(self, frames: Sequence[Frame]) -> Detected:
-        """The detector's part of `process` alone: a live camera runs it within its turn on the shared
+        """The detector's part of `process` alone: a live camera runs it in a round of the shared
         detector, and the rest (evidence, tracking, rules) after it, beside other cameras' inferences."""
         if self.pipeline is None:
             raise RuntimeError("CameraRun.detect needs a detector")

@@ -6,6 +6,7 @@ import contextlib
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +19,8 @@ from pydantic import ValidationError
 
 from pipeline.config import ModelConfig
 from pipeline.detect import Detector, detect_image, format_detections, load_detector
-from pipeline.detect.base import to_blob
-from pipeline.detect.packing import letterbox, pack_frames
+from pipeline.detect.base import DetectOptions, detect_together, to_blob
+from pipeline.detect.packing import letterbox, merge_layouts, pack_frames
 from pipeline.errors import CctvError
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -317,6 +318,79 @@ def test_flexible_detector_packs_few_regions_into_a_small_canvas() -> None:
     assert (iou_matrix(people[:1], found.xyxy).max(axis=1, initial=0) > 0.5).all()
 
 
+def test_two_cameras_frames_share_one_inference_each_with_its_own_classes() -> None:
+    """A PETS09 camera tracking people and a camera on the bus image tracking buses only: their packed
+    regions go onto one canvas, and each gets what it would have found alone."""
+    base = load_detector(OPENVINO, None, {}, 0.25)
+    people = base.with_options(DetectOptions(classes=["person"], default_threshold=0.25))
+    buses = base.with_options(DetectOptions(classes=["bus", "person"], thresholds={"person": 0.6}))
+    frame, truth = _pets_frame_and_people(100)
+    bus_image = cv2.imread(str(BUS))
+    pets_items = [(frame, [tuple(truth[0])])]
+    bus_items = [(bus_image, [(20, 230, 800, 760)])]
+    alone = people.detect_many(pets_items), buses.detect_many(bus_items)
+    before = people.inferences, buses.inferences
+    outcome = detect_together([(people, pets_items), (buses, bus_items)])
+    assert outcome.inferences == outcome.shared == 1
+    assert (people.inferences - before[0], buses.inferences - before[1]) == (1, 1)
+    for together, solo in zip(outcome.found, alone):
+        assert together[0].metadata["mode"] == "packed"
+        assert_same(together[0], solo[0], min_iou=0.7, score_tol=0.2)
+    assert set(outcome.found[0][0].data["class_name"]) == {"person"}
+    assert "bus" in outcome.found[1][0].data["class_name"]
+    assert (outcome.found[1][0].confidence[outcome.found[1][0].data["class_name"] == "person"] >= 0.6).all()
+    with pytest.raises(ValueError, match="one network"):
+        detect_together([(people, pets_items), (load_detector(OPENVINO, ["person"], {}, 0.25), pets_items)])
+
+
+def test_the_live_detector_serves_cameras_waiting_at_once_in_one_round_on_shared_canvases() -> None:
+    """While a round runs, the cameras that ask wait; the next round serves them all, their packed
+    regions on one canvas (and a failing request fails only its own camera)."""
+    import threading
+
+    from pipeline.live.detector import SharedDetector
+
+    shared = SharedDetector(OPENVINO)
+    release, started = threading.Event(), threading.Event()
+
+    class Busy:  # a camera whose inference takes until released (a pose camera, say: never shared)
+        inferences = 0
+
+        def detect_many(self, items: object) -> list[sv.Detections]:
+            started.set()
+            release.wait(10)
+            raise RuntimeError("this camera's model failed")
+
+    frame, truth = _pets_frame_and_people(100)
+    cameras = [shared.base.with_options(DetectOptions(classes=["person"])) for _ in range(2)]
+    items = [[(frame, [tuple(truth[k])])] for k in range(2)]
+    found: dict[int, list[sv.Detections]] = {}
+    errors: list[BaseException] = []
+
+    def busy() -> None:
+        try:
+            shared.run(Busy(), [(frame, None)])
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=busy)]
+    threads[0].start()
+    assert started.wait(10)
+    for k in range(2):
+        threads.append(threading.Thread(target=lambda k=k: found.__setitem__(k, shared.run(cameras[k], items[k]))))
+        threads[-1].start()
+    while shared.waiting < 2:
+        time.sleep(0.01)
+    release.set()
+    for thread in threads:
+        thread.join(20)
+    assert [str(e) for e in errors] == ["this camera's model failed"]
+    assert shared.rounds == 2 and shared.shared_inferences == 1
+    for k in range(2):
+        alone = shared.base.with_options(DetectOptions(classes=["person"])).detect_many(items[k])
+        assert_same(found[k][0], alone[0], min_iou=0.7, score_tol=0.2)
+
+
 # --- region packing ---------------------------------------------------------------------------
 
 
@@ -423,6 +497,24 @@ def test_packing_scales_down_but_never_below_letterbox() -> None:
     assert max(scales) - min(scales) < 0.01  # one common scale
     assert pack_frames([[(0, 0, 1900, 1000)]], frame, size) is None  # the frame itself
     assert pack_frames([[(10, 10, 50, 50)]], (320, 240), size) is None  # letterbox upsamples
+
+
+def test_packed_canvases_of_two_cameras_merge_only_when_cheaper_and_never_below_letterbox() -> None:
+    size = (640, 640)
+    pets = pack_frames([[(300, 200, 330, 280)]], (768, 576), size, fit=True)
+    oxford = pack_frames([[(900, 500, 960, 640), (1500, 200, 1560, 330)]], (1920, 1080), size, fit=True)
+    assert pets is not None and oxford is not None and pets.size == oxford.size == (320, 320)
+    merged = merge_layouts([pets, oxford], size)
+    assert merged is not None and merged.mode == "packed" and merged.frames == ((768, 576), (1920, 1080))
+    assert merged.size == (320, 320)  # both fit on one small canvas: half the cost
+    assert [t.image for t in merged.tiles] == [0, 1, 1] and [t.src for t in merged.tiles] == [
+        t.src for t in (*pets.tiles, *oxford.tiles)
+    ]
+    for tile in merged.tiles:
+        frame = merged.frames[tile.image]
+        assert (tile.dst[2] - tile.dst[0]) / (tile.src[2] - tile.src[0]) >= min(size[0] / frame[0], size[1] / frame[1])
+    big = pack_frames([[(0, 0, 380, 380)]], (768, 576), size, fit=True)
+    assert big is not None and merge_layouts([big, big], size) is None  # two near-full canvases: no saving
 
 
 def test_canvas_boxes_map_back_to_source() -> None:

@@ -22,11 +22,13 @@ import numpy as np
 import supervision as sv
 import yaml
 
-from pipeline.detect.packing import Layout, Size, letterbox, pack_frames
+from pipeline.detect.packing import Layout, Size, letterbox, merge_layouts, pack_frames
 from pipeline.errors import CctvError
 from pipeline.types import Box
 
 Task = Literal["detect", "pose"]
+Items = Sequence[tuple[np.ndarray, Sequence[Box] | None]]  # frames (BGR), each with its regions (None: whole)
+Job = tuple[Layout, list[int]]  # one inference: its layout, and the items its images are
 MAX_DETECTIONS = 300  # per inference, as Ultralytics caps it
 DEFAULT_INPUT: Size = (640, 640)
 
@@ -160,7 +162,7 @@ class BatchDetector(Protocol):
 
     inferences: int
 
-    def detect_many(self, items: Sequence[tuple[np.ndarray, Sequence[Box] | None]]) -> list[sv.Detections]: ...
+    def detect_many(self, items: Items) -> list[sv.Detections]: ...
 
 
 class Detector(ABC):
@@ -192,26 +194,39 @@ class Detector(ABC):
         self.iou = options.iou
         self.thresholds = ClassThresholds.build(self.names, options.classes, options.thresholds, options.default_threshold)
         self.inferences = 0
+        self.network: Detector = self  # the loaded model this view runs (its views share it)
 
     def with_options(self, options: DetectOptions) -> Self:
         """This loaded model with other classes and thresholds, and its own inference count (one per camera)."""
         view = copy.copy(self)
         Detector.__init__(view, self.names, self.model_size, options, self.fit_canvas, self.keypoints)
+        view.network = self.network
         return view
 
     def detect(self, image_bgr: np.ndarray, regions: Sequence[Box] | None = None) -> sv.Detections:
         """Detections in source pixels; `regions` (source boxes) limit where to look, None = everywhere."""
         return self.detect_many([(image_bgr, regions)])[0]
 
-    def detect_many(self, items: Sequence[tuple[np.ndarray, Sequence[Box] | None]]) -> list[sv.Detections]:
+    def detect_many(self, items: Items) -> list[sv.Detections]:
         """Detections of several same-sized frames, as few inferences as their regions allow.
 
         Consecutive frames whose regions fit one canvas together (at no less than the letterbox
         scale) share an inference; a frame without regions is letterboxed on its own. The canvases
         are planned first and inferred together (`_detect_canvases`), so a backend may run them at once.
         """
-        jobs: list[tuple[Layout, list[int]]] = []  # one inference each: its layout and the items it holds
-        group: tuple[Layout, list[int]] | None = None  # the packed canvas still taking frames
+        jobs = self.plan(items)
+        canvases = [layout.render(*(items[j][0] for j in held)) for layout, held in jobs]
+        self.inferences += len(jobs)
+        results: dict[int, sv.Detections] = {}
+        for (layout, held), found in zip(jobs, self._detect_canvases(canvases)):
+            for j, mine in zip(held, self._split(layout, found, len(held))):
+                results[j] = mine
+        return [results[i] for i in range(len(items))]
+
+    def plan(self, items: Items) -> list[Job]:
+        """The canvases `detect_many` infers: each one's layout and the items (in order) its images are."""
+        jobs: list[Job] = []
+        group: Job | None = None  # the packed canvas still taking frames
         for i, (image, regions) in enumerate(items):
             frame = (image.shape[1], image.shape[0])
             if not regions:
@@ -228,13 +243,7 @@ class Detector(ABC):
                 group = (trial, held)
         if group:
             jobs.append(group)
-        results: dict[int, sv.Detections] = {}
-        canvases = [layout.render(*(items[j][0] for j in held)) for layout, held in jobs]
-        self.inferences += len(jobs)
-        for (layout, held), found in zip(jobs, self._detect_canvases(canvases)):
-            for j, mine in zip(held, self._split(layout, found, len(held))):
-                results[j] = mine
-        return [results[i] for i in range(len(items))]
+        return jobs
 
     def _pack(self, regions: Sequence[Sequence[Box]], frame: Size) -> Layout | None:
         return pack_frames(regions, frame, self.input_size, fit=self.fit_canvas)
@@ -281,6 +290,59 @@ class YoloDetector(Detector):
         """Raw network output for an HxWx3 BGR canvas (`to_blob` makes the export's input of it): every
         anchor, or (where the backend can) only those whose best class score reaches `floor`, which
         `decode` would drop anyway."""
+
+
+@dataclass(frozen=True)
+class Together:
+    """What `detect_together` found: per request, per item; and what it took."""
+
+    found: list[list[sv.Detections]]
+    inferences: int
+    shared: int  # inferences that served more than one request
+
+
+def detect_together(requests: Sequence[tuple[YoloDetector, Items]]) -> Together:
+    """Several cameras' frames through one network, as `detect_many` of each, in fewer inferences.
+
+    Each camera's canvases are planned as alone; then a packed canvas joins another camera's when
+    one inference on the two merged costs less (`merge_layouts`). The canvases are decoded at the
+    lowest threshold any camera asks per class, and each camera's own classes and thresholds are
+    applied to its images afterwards (NMS is per class, so that is the same as decoding alone). The
+    views must be of one loaded network (`Detector.with_options`) that takes any input size.
+    """
+    entries: list[tuple[Layout, list[tuple[int, int]]]] = []  # a canvas: its layout, (request, item) per image
+    for r, (view, items) in enumerate(requests):
+        for layout, held in view.plan(items):
+            mine = [(r, j) for j in held]
+            for k, (other, owners) in enumerate(entries):
+                if layout.mode != "packed" or other.mode != "packed" or r in {q for q, _ in owners}:
+                    continue
+                if requests[owners[0][0]][0].input_size != view.input_size:
+                    continue
+                merged = merge_layouts([other, layout], view.input_size)
+                if merged is not None:
+                    entries[k] = (merged, owners + mine)
+                    break
+            else:
+                entries.append((layout, mine))
+    first = requests[0][0]
+    if not first.fit_canvas or any(view.network is not first.network for view, _ in requests):
+        raise ValueError("detect_together needs views of one network that takes any input size")
+    canvases = [layout.render(*(requests[r][1][j][0] for r, j in owners)) for layout, owners in entries]
+    raws = first._infer_many(canvases, min(view.thresholds.lowest for view, _ in requests))
+    lowest = ClassThresholds(np.minimum.reduce([view.thresholds.min_scores for view, _ in requests]))
+    results: list[dict[int, sv.Detections]] = [{} for _ in requests]
+    for (layout, owners), raw in zip(entries, raws):
+        found = decode(raw, first.names, lowest, first.iou, first.keypoints)
+        for (r, j), image in zip(owners, first._split(layout, found, len(owners))):
+            kept = image[requests[r][0].thresholds.keep(image.confidence, image.class_id)]
+            kept.metadata["mode"] = layout.mode
+            results[r][j] = kept
+        for r in {r for r, _ in owners}:
+            requests[r][0].inferences += 1
+    found = [[mine[j] for j in range(len(items))] for mine, (_, items) in zip(results, requests)]
+    shared = sum(len({r for r, _ in owners}) > 1 for _, owners in entries)
+    return Together(found, len(entries), shared)
 
 
 def model_file(path: Path, suffix: str, backend: str) -> Path:

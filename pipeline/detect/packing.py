@@ -1,7 +1,8 @@
 """Where source pixels go on the model's input canvas: letterbox or packed motion regions.
 
 Regions of several consecutive frames of one camera may share a canvas (`pack_frames`): when
-motion is sparse, one inference then serves several frames.
+motion is sparse, one inference then serves several frames. The packed canvases of several cameras
+may share one inference too (`merge_layouts`), each tile kept at no less than its frame's letterbox scale.
 
 The regions (with context around them) are packed side by side into one canvas at a common scale
 that is never below the full frame's letterbox scale; when they do not fit, the frame is
@@ -51,9 +52,11 @@ class Tile:
 
 @dataclass(frozen=True)
 class Layout:
-    """The tiles of one canvas; `mode` says whether it is the letterboxed frame or packed regions."""
+    """The tiles of one canvas; `mode` says whether it is the letterboxed frame or packed regions.
 
-    frame: Size
+    `frames`: the size of each image the tiles index (images of several cameras differ)."""
+
+    frames: tuple[Size, ...]
     size: Size
     tiles: tuple[Tile, ...]
     mode: Literal["full", "packed"]
@@ -85,7 +88,8 @@ class Layout:
         src = np.array([t.src for t in self.tiles], np.float32)
         dst = np.array([t.dst for t in self.tiles], np.float32)
         low = np.where(src[:, :2] <= 0, -np.inf, dst[:, :2])
-        high = np.where(src[:, 2:] >= self.frame, np.inf, dst[:, 2:])
+        frames = np.array([self.frames[t.image] for t in self.tiles], np.float32)
+        high = np.where(src[:, 2:] >= frames, np.inf, dst[:, 2:])
         centre = (detections.xyxy[:, None, :2] + detections.xyxy[:, None, 2:]) / 2
         on_tile = ((centre >= dst[:, :2]) & (centre < dst[:, 2:])).all(axis=2)
         beyond_border = ((centre >= low) & (centre < high)).all(axis=2)
@@ -118,7 +122,7 @@ def letterbox(frame: Size, size: Size, fit: bool = False) -> Layout:
     new_w, new_h = round(width * scale), round(height * scale)
     canvas = (_stride_ceil(new_w), _stride_ceil(new_h)) if fit else size
     left, top = (canvas[0] - new_w) // 2, (canvas[1] - new_h) // 2
-    return Layout(frame, canvas, (Tile((0, 0, width, height), (left, top, left + new_w, top + new_h)),), "full")
+    return Layout((frame,), canvas, (Tile((0, 0, width, height), (left, top, left + new_w, top + new_h)),), "full")
 
 
 def pack_frames(
@@ -160,7 +164,38 @@ def pack_frames(
     for canvas in canvases:
         placed = _best_fit(rects, canvas, gap, low=full)
         if placed is not None:
-            return Layout(frame, canvas, tuple(Tile(r, d, i) for r, d, i in zip(rects, placed, owners)), "packed")
+            tiles = tuple(Tile(r, d, i) for r, d, i in zip(rects, placed, owners))
+            return Layout((frame,) * len(regions), canvas, tiles, "packed")
+    return None
+
+
+def merge_layouts(layouts: Sequence[Layout], size: Size, gap: int = 4) -> Layout | None:
+    """Packed canvases (of several cameras) as one, when one inference on it costs less than theirs.
+
+    Every tile keeps its own scale, shrunk by one common factor only as far as keeps each at or
+    above its frame's letterbox scale on `size`, so the detector sees no less detail than the frame
+    alone. The images are numbered on: the second layout's image 0 follows the first's images.
+    """
+    tiles = [t for layout in layouts for t in layout.tiles]
+    frames = [f for layout in layouts for f in layout.frames]
+    if any(layout.mode != "packed" for layout in layouts):
+        raise ValueError("only packed canvases merge")
+    floor = 0.0
+    for layout in layouts:
+        for tile in layout.tiles:
+            width, height = layout.frames[tile.image]
+            full = min(size[0] / width, size[1] / height)
+            floor = max(floor, full * (tile.src[2] - tile.src[0]) / (tile.dst[2] - tile.dst[0]))
+    budget = sum(inference_cost(layout.size, size) for layout in layouts)
+    rects = [(0, 0, t.dst[2] - t.dst[0], t.dst[3] - t.dst[1]) for t in tiles]
+    fitting = (c for c in PACK_CANVASES if c[0] <= size[0] and c[1] <= size[1] and inference_cost(c, size) < budget)
+    for canvas in sorted(fitting, key=lambda c: c[0] * c[1]):
+        placed = _best_fit(rects, canvas, gap, low=min(floor, 1.0))
+        if placed is not None:
+            first = list(itertools.accumulate((len(layout.frames) for layout in layouts), initial=0))
+            owners = [first[k] + t.image for k, layout in enumerate(layouts) for t in layout.tiles]
+            merged = tuple(Tile(t.src, d, i) for t, d, i in zip(tiles, placed, owners))
+            return Layout(tuple(frames), canvas, merged, "packed")
     return None
 
 

@@ -247,16 +247,15 @@ class CameraWorker:
                     self.state.stalls += 1
                     log.warning("%s: %s", self.name, self.state.error)
                     break
-                with self.detector.shared.turn():  # take the frames only now: the freshest ones
-                    batch = src.take(self.cam.detect.pack_frames)
-                    if not batch:
-                        break
-                    skipped = src.take_skipped()
-                    offset = src.wall_offset if offset is None else offset  # fixed: times rise with media time
-                    assert offset is not None  # set before the first frame was handed out
-                    frames = [replace(f, pts=f.pts + offset) for f in batch]
-                    detected = run.detect(frames)
-                # Evidence, tracking and rules after the turn, beside the next camera's inference.
+                batch = src.take(self.cam.detect.pack_frames)
+                if not batch:
+                    break
+                skipped = src.take_skipped()
+                offset = src.wall_offset if offset is None else offset  # fixed: times rise with media time
+                assert offset is not None  # set before the first frame was handed out
+                frames = [replace(f, pts=f.pts + offset) for f in batch]
+                detected = run.detect(frames)  # in the shared detector's next round
+                # Evidence, tracking and rules after it, beside the next round's inferences.
                 results = run.process(frames, [replace(f, pts=f.pts + offset) for f in skipped], detected)
                 now = time.time()
                 self._overlay = results[-1]

@@ -1,12 +1,15 @@
-"""One loaded model for every camera of the live service, used by one camera at a time, in turn.
+"""One loaded model for every camera of the live service, run in rounds over what the cameras ask at once.
 
-A camera waits for its turn (first come, first served, so none starves) and only then takes its
-waiting frames, so it always analyses its freshest frames rather than ones that queued behind other
-cameras. The motion gate and the detection of a batch run within the turn; its evidence (every
-sampled frame H.264-encoded into each open clip, mostly one core's work), tracking and rules run
-after it, beside the next camera's inference. Kept within the turn, the evidence of a busy camera
-held every other camera's detector back: measured with four cameras, 0.2 fps analysed each and
-130 % CPU of 200 %.
+A camera takes its freshest frames, gates them for motion and plans their regions on its own
+thread, then asks the shared detector. Whoever asks while no round runs starts one, serving every
+request waiting by then (its own among them); requests that arrive during a round wait for the
+next, so no camera waits more than the round under way and its own, and none starves. In a round
+of several cameras, their packed canvases share inferences where a merged canvas costs less
+(`detect_together`, `model.share_canvases`): the busier the detector, the more requests a round
+holds and the more it saves; an idle one adds no wait. Evidence, tracking and rules run after a
+camera's detections came back, beside the next round: kept within the detector's turn, the
+evidence of a busy camera held every other camera back (measured with four cameras: 0.2 fps
+analysed each, 130 % CPU of 200 %).
 
 Each camera keeps its own classes and thresholds over the shared network (`Detector.with_options`).
 """
@@ -15,17 +18,27 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
 
-import numpy as np
 import supervision as sv
 
 from pipeline.config import CameraConfig, ModelConfig
 from pipeline.detect import BatchDetector, DetectOptions, Detector, camera_options, combine, load_model, pose_options
-from pipeline.types import Box
+from pipeline.detect.base import Items, YoloDetector, detect_together
 
-Items = Sequence[tuple[np.ndarray, Sequence[Box] | None]]
+
+@dataclass(eq=False)
+class _Request:
+    """One camera's frames, waiting for a round; `found` (or `error`) once it was served."""
+
+    view: BatchDetector
+    items: Items
+    shareable: bool  # a view of the shared network that can merge canvases with other cameras'
+    found: list[sv.Detections] | None = None
+    error: BaseException | None = None
+    done: bool = False
 
 
 class SharedDetector:
@@ -41,9 +54,15 @@ class SharedDetector:
         self.pose: Detector | None = None
         self.observe = observe
         self._cond = threading.Condition()
-        self._next_ticket = 0
-        self._serving = 0
-        self.waiting = 0  # cameras waiting for their turn
+        self._queue: list[_Request] = []
+        self._serving = False
+        self.rounds = 0
+        self.shared_inferences = 0  # inferences that served more than one camera
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for the next round (the queue depth)."""
+        return len(self._queue)
 
     @property
     def base(self) -> Detector:
@@ -66,35 +85,66 @@ class SharedDetector:
         )
 
     def in_turns(self, options: DetectOptions) -> CameraDetector:
-        """The shared model with `options` for work beside the cameras (an export): each call waits its turn."""
-        return TurnTakingDetector(self, self.base.with_options(options))
-
-    @contextmanager
-    def turn(self) -> Iterator[None]:
-        """Hold the detector (and the CPU) for one batch; turns are granted in the order asked."""
-        with self._cond:
-            ticket = self._next_ticket
-            self._next_ticket += 1
-            self.waiting += 1
-            while ticket != self._serving:
-                self._cond.wait()
-            self.waiting -= 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._serving += 1
-                self._cond.notify_all()
+        """The shared model with `options` for work beside the cameras (an export), served in the cameras' rounds."""
+        return CameraDetector(self, self.base.with_options(options))
 
     def run(self, view: BatchDetector, items: Items) -> list[sv.Detections]:
-        """One camera's detections, within its turn."""
-        before, start = view.inferences, time.perf_counter()
-        found = view.detect_many(items)
-        seconds, count = time.perf_counter() - start, view.inferences - before
+        """`view.detect_many(items)`, in the next round of the shared detector."""
+        base = self._base
+        shareable = (
+            self.model_cfg.share_canvases and base is not None and isinstance(view, YoloDetector)
+            and view.fit_canvas and view.network is base.network
+        )
+        request = _Request(view, items, shareable)
+        with self._cond:
+            self._queue.append(request)
+            while self._serving and not request.done:
+                self._cond.wait()
+            lead = not request.done  # no round under way: this thread serves the next, its own request in it
+            if lead:
+                batch, self._queue, self._serving = self._queue, [], True
+        if lead:
+            try:
+                self._serve(batch)
+            finally:
+                with self._cond:
+                    self._serving = False
+                    self._cond.notify_all()
+        if request.error is not None:
+            raise request.error
+        assert request.found is not None
+        return request.found
+
+    def _serve(self, batch: list[_Request]) -> None:
+        """One round: the shareable requests together, any other (a pose camera's) on its own."""
+        start = time.perf_counter()
+        together = [r for r in batch if r.shareable]
+        together = together if len(together) > 1 else []
+        inferences = 0
+        for group in [together] * bool(together) + [[r] for r in batch if r not in together]:
+            try:
+                if len(group) > 1:
+                    outcome = detect_together([(cast(YoloDetector, r.view), r.items) for r in group])
+                    found, count = outcome.found, outcome.inferences
+                    self.shared_inferences += outcome.shared
+                else:
+                    before = group[0].view.inferences
+                    found = [group[0].view.detect_many(group[0].items)]
+                    count = group[0].view.inferences - before
+                inferences += count
+                for r, mine in zip(group, found):
+                    r.found = mine
+            except BaseException as exc:  # raised in each waiting camera's thread
+                for r in group:
+                    r.error = exc
+            finally:
+                for r in group:
+                    r.done = True
+        self.rounds += 1
+        seconds = time.perf_counter() - start
         if self.observe is not None:
-            for _ in range(count):
-                self.observe(seconds / count)
-        return found
+            for _ in range(inferences):
+                self.observe(seconds / inferences)
 
 
 class CameraDetector:
@@ -110,11 +160,3 @@ class CameraDetector:
 
     def detect_many(self, items: Items) -> list[sv.Detections]:
         return self.shared.run(self.view, items)
-
-
-class TurnTakingDetector(CameraDetector):
-    """A `CameraDetector` for callers that are not cameras, so hold no turn of their own."""
-
-    def detect_many(self, items: Items) -> list[sv.Detections]:
-        with self.shared.turn():
-            return super().detect_many(items)

@@ -112,9 +112,14 @@ class _ServiceCollector(Collector):
                 if value is not None:
                     lag.add_metric([name, str(q)], value)
         yield from (up, fps_in, fps_done, dropped, evidence_dropped, lag, connects, stalls, jumps, selected, selected_s, share)
-        queue = GaugeMetricFamily("cctv_detector_queue_depth", "Cameras with frames waiting for their detector turn")
+        queue = GaugeMetricFamily("cctv_detector_queue_depth", "Cameras with frames waiting for the detector's next round")
         queue.add_metric([], self.detector.waiting)
         yield queue
+        shared = CounterMetricFamily(
+            "cctv_detector_shared_inferences", "Inferences whose canvas held the regions of several cameras"
+        )
+        shared.add_metric([], self.detector.shared_inferences)
+        yield shared
         events = CounterMetricFamily("cctv_events", "Events started, by camera and rule", labels=["camera", "rule"])
         for (camera, rule), count in sorted(self.events.items()):
             events.add_metric([camera, rule], count)

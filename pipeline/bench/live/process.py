@@ -163,6 +163,7 @@ def parse_metrics(text: str) -> dict[str, float]:
         "cctv_detector_inference_seconds_sum",
         "cctv_detector_inference_seconds_count",
         "cctv_detector_queue_depth",
+        "cctv_detector_shared_inferences_total",
     }
     found: dict[str, float] = {}
     for family in text_string_to_metric_families(text):

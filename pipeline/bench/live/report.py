@@ -140,6 +140,10 @@ def build_report(
                 metrics[2].get("cctv_detector_inference_seconds_count", 0)
                 - metrics[0].get("cctv_detector_inference_seconds_count", 0)
             ),
+            "shared_inferences": int(
+                metrics[2].get("cctv_detector_shared_inferences_total", 0)
+                - metrics[0].get("cctv_detector_shared_inferences_total", 0)
+            ),
             "queue_depth_mean": mean(depths),
             "queue_depth_max": max(depths) if depths else None,
         },
@@ -176,7 +180,8 @@ def format_table(report: dict[str, Any]) -> str:
     lines.append(
         f"service: CPU mean {proc['cpu_mean_pct']} % / max {proc['cpu_max_pct']} % (of one core, "
         f"{report['cpu_cores']} cores), peak RSS {proc['rss_peak_mb']} MB; detector {det['inference_ms_mean']} ms "
-        f"per inference, queue depth mean {det['queue_depth_mean']}"
+        f"per inference, {det['inferences']} inferences ({det['shared_inferences']} shared by cameras), queue depth "
+        f"mean {det['queue_depth_mean']}"
     )
     health = report["health_ms"]
     lines.append(
