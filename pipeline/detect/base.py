@@ -310,6 +310,9 @@ def detect_together(requests: Sequence[tuple[YoloDetector, Items]]) -> Together:
     applied to its images afterwards (NMS is per class, so that is the same as decoding alone). The
     views must be of one loaded network (`Detector.with_options`) that takes any input size.
     """
+    first = requests[0][0]
+    if not first.fit_canvas or any(view.network is not first.network for view, _ in requests):
+        raise ValueError("detect_together needs views of one network that takes any input size")
     entries: list[tuple[Layout, list[tuple[int, int]]]] = []  # a canvas: its layout, (request, item) per image
     for r, (view, items) in enumerate(requests):
         for layout, held in view.plan(items):
@@ -325,9 +328,6 @@ def detect_together(requests: Sequence[tuple[YoloDetector, Items]]) -> Together:
                     break
             else:
                 entries.append((layout, mine))
-    first = requests[0][0]
-    if not first.fit_canvas or any(view.network is not first.network for view, _ in requests):
-        raise ValueError("detect_together needs views of one network that takes any input size")
     canvases = [layout.render(*(requests[r][1][j][0] for r, j in owners)) for layout, owners in entries]
     raws = first._infer_many(canvases, min(view.thresholds.lowest for view, _ in requests))
     lowest = ClassThresholds(np.minimum.reduce([view.thresholds.min_scores for view, _ in requests]))
