@@ -4,9 +4,9 @@ A camera takes its freshest frames, gates them for motion and plans their region
 thread, then asks the shared detector. Whoever asks while no round runs starts one, serving every
 request waiting by then (its own among them); requests that arrive during a round wait for the
 next, so no camera waits more than the round under way and its own, and none starves. In a round
-of several cameras, their packed canvases share inferences where a merged canvas costs less
+of several cameras, their packed canvases share inferences where a merged canvas has fewer pixels
 (`detect_together`, `model.share_canvases`): the busier the detector, the more requests a round
-holds and the more it saves; an idle one adds no wait. Evidence, tracking and rules run after a
+holds; an idle one adds no wait. Evidence, tracking and rules run after a
 camera's detections came back, beside the next round: kept within the detector's turn, the
 evidence of a busy camera held every other camera back (measured with four cameras: 0.2 fps
 analysed each, 130 % CPU of 200 %).
@@ -84,7 +84,7 @@ class SharedDetector:
             ),
         )
 
-    def in_turns(self, options: DetectOptions) -> CameraDetector:
+    def beside_cameras(self, options: DetectOptions) -> CameraDetector:
         """The shared model with `options` for work beside the cameras (an export), served in the cameras' rounds."""
         return CameraDetector(self, self.base.with_options(options))
 

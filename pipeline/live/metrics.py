@@ -119,7 +119,9 @@ class _ServiceCollector(Collector):
             "cctv_detector_shared_inferences", "Inferences whose canvas held the regions of several cameras"
         )
         shared.add_metric([], self.detector.shared_inferences)
-        yield shared
+        rounds = CounterMetricFamily("cctv_detector_rounds", "Rounds of the shared detector (each serves the cameras waiting)")
+        rounds.add_metric([], self.detector.rounds)
+        yield from (shared, rounds)
         events = CounterMetricFamily("cctv_events", "Events started, by camera and rule", labels=["camera", "rule"])
         for (camera, rule), count in sorted(self.events.items()):
             events.add_metric([camera, rule], count)

@@ -107,7 +107,7 @@ def export_event(request: Request, store: Store, who: Operator, event_id: str, b
     (`cctv verify-export` checks it); the export and its reason are audited."""
     visible_event(store, who, event_id)
     live = request.app.state.live
-    detector = None if live is None else live.detector.in_turns(MASK_OPTIONS)
+    detector = None if live is None else live.detector.beside_cameras(MASK_OPTIONS)
     data, manifest = export_event_zip(
         store, event_id, reason=body.reason, actor=who.name, mask=body.mask, detector=detector, source=who.source
     )
