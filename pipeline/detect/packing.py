@@ -176,10 +176,10 @@ def merge_layouts(layouts: Sequence[Layout], size: Size, gap: int = 4) -> Layout
     above its frame's letterbox scale on `size`, so the detector sees no less detail than the frame
     alone. The images are numbered on: the second layout's image 0 follows the first's images.
     """
-    tiles = [t for layout in layouts for t in layout.tiles]
-    frames = [f for layout in layouts for f in layout.frames]
     if any(layout.mode != "packed" for layout in layouts):
         raise ValueError("only packed canvases merge")
+    tiles = [t for layout in layouts for t in layout.tiles]
+    frames = [f for layout in layouts for f in layout.frames]
     floor = 0.0
     for layout in layouts:
         for tile in layout.tiles:
