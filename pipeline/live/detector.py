@@ -108,6 +108,9 @@ class SharedDetector:
                 self._serve(batch)
             finally:
                 with self._cond:
+                    for r in batch:  # never leave a camera waiting on a round that ended
+                        if not r.done:
+                            r.error, r.done = RuntimeError("the detector's round ended before serving it"), True
                     self._serving = False
                     self._cond.notify_all()
         if request.error is not None:
