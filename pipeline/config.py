@@ -136,7 +136,8 @@ class ModelConfig(Strict):
     share_canvases: bool = Field(
         True,
         description="live, openvino with flexible: the packed regions of cameras waiting for the detector at the "
-        "same time share one inference where that costs less, each at no less than its frame's letterbox scale",
+        "same time share one inference where the merged canvas has fewer pixels than theirs, each at no less "
+        "than its frame's letterbox scale",
     )
     pose_path: str = Field(
         "models/yolov8n-pose_int8_openvino_model",

@@ -305,7 +305,7 @@ def detect_together(requests: Sequence[tuple[YoloDetector, Items]]) -> Together:
     """Several cameras' frames through one network, as `detect_many` of each, in fewer inferences.
 
     Each camera's canvases are planned as alone; then a packed canvas joins another camera's when
-    one inference on the two merged costs less (`merge_layouts`). The canvases are decoded at the
+    the two merged have fewer pixels than apart (`merge_layouts`). The canvases are decoded at the
     lowest threshold any camera asks per class, and each camera's own classes and thresholds are
     applied to its images afterwards (NMS is per class, so that is the same as decoding alone). The
     views must be of one loaded network (`Detector.with_options`) that takes any input size.

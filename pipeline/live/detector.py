@@ -122,9 +122,10 @@ class SharedDetector:
         """One round: the shareable requests together, any other (a pose camera's) on its own."""
         start = time.perf_counter()
         together = [r for r in batch if r.shareable]
-        together = together if len(together) > 1 else []
+        groups = [together] if len(together) > 1 else [[r] for r in together]
+        groups += [[r] for r in batch if not r.shareable]
         inferences = 0
-        for group in [together] * bool(together) + [[r] for r in batch if r not in together]:
+        for group in groups:
             try:
                 if len(group) > 1:
                     outcome = detect_together([(cast(YoloDetector, r.view), r.items) for r in group])
