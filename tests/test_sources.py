@@ -164,12 +164,12 @@ def test_looped_file_plays_at_real_time_with_rising_pts(tmp_path: Path) -> None:
 
 
 def test_a_live_source_is_put_on_the_wall_clock_when_its_frames_arrive_not_when_they_are_taken() -> None:
-    """A camera waits for the shared detector's turn before it takes its frames: stamping them at that
-    moment put every later frame of the camera up to a sampling period in the future."""
+    """A camera may take its frames well after they arrived (its last batch still with the detector):
+    stamping them at that moment put every later frame of the camera up to a sampling period in the future."""
     with open_source(PETS, fps=5, loop=True) as src:  # paced: a frame every 0.2 s
         assert src.wait(5)
         arrived = time.time()
-        time.sleep(0.15)  # the detector busy with another camera; no newer frame yet
+        time.sleep(0.15)  # the camera busy with its last batch; no newer frame yet
         taken = time.time()
         frame = src.take(1)[0]
         assert src.wall_offset is not None
